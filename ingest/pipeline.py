@@ -1,0 +1,164 @@
+"""Files → index: discover, hash, read, split, embed, write — one document at a time, incrementally.
+
+A file whose bytes are unchanged costs no embedding work; a changed file replaces all of its clauses;
+`prune` removes documents whose files are gone. A file that fails never stops the others: it is
+reported with a one-line reason and the index keeps what it had for that file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from ingest.clauses import split_clauses
+from ingest.readers import SUPPORTED_SUFFIXES, read_document
+from xiaoshen.errors import DocumentError, XiaoshenError
+from xiaoshen.index import ClauseIndex
+
+# Exit codes of `xiaoshen ingest` (documented in the README).
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_NOTHING_INGESTED = 0, 1, 2, 3
+
+
+@dataclass
+class FileOutcome:
+    source: str
+    status: str  # "added", "updated", "unchanged", "failed", "removed"
+    doc_id: str = ""
+    version: str = ""
+    clauses: int = 0
+    reason: str = ""
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    embedded_clauses: int = 0
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        if not self.failed:
+            return EXIT_OK
+        if all(o.status == "failed" for o in self.outcomes):
+            return EXIT_NOTHING_INGESTED
+        return EXIT_SOME_FAILED
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+def discover(paths: Iterable[Path]) -> list[Path]:
+    """Files named directly, plus every non-hidden file under named folders, in a stable order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(Path(root) / f for f in sorted(files) if not f.startswith("."))
+        else:
+            found.append(path)
+    return [p.resolve() if p.exists() else p for p in found]
+
+
+def ingest(
+    paths: Iterable[Path],
+    *,
+    index: ClauseIndex,
+    prune: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> IngestReport:
+    """Bring the index in line with the given files; see the module docstring for the rules."""
+    files = discover(paths)
+    report = IngestReport()
+    stored = index.source_hashes()
+    for path in files:
+        if progress:
+            progress(path.name)
+        report.outcomes.append(_ingest_file(path, index, stored, report))
+    if prune:
+        present = {str(p) for p in files}
+        roots = [str(Path(p).resolve()) for p in paths]
+        for source in sorted(set(stored) - present):
+            # Prune only inside the folders being ingested, never another corpus in the same index.
+            if any(source == r or source.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
+                removed = index.delete_source(source)
+                report.outcomes.append(FileOutcome(source, "removed", clauses=removed))
+    refresh_statuses(index)
+    return report
+
+
+def _ingest_file(path: Path, index: ClauseIndex, stored: dict[str, set[str]], report: IngestReport) -> FileOutcome:
+    source = str(path)
+    try:
+        if not path.exists():
+            raise DocumentError(source, "no such file")
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            raise DocumentError(source, f"unsupported file type '{path.suffix or '(none)'}'",
+                                "supported: " + ", ".join(sorted(SUPPORTED_SUFFIXES)))
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if stored.get(source) == {digest}:
+            return FileOutcome(source, "unchanged")
+        document = read_document(path)
+        _check_duplicate(document.doc_id, document.version, source, index)
+        clauses = split_clauses(document, index.settings.ingest)
+        if not clauses:
+            raise DocumentError(source, "no clauses found in the text")
+        embeddings = index.embed_clauses(clauses)
+        index.replace_source(source, clauses, embeddings)
+        report.embedded_clauses += len(clauses)
+        status = "updated" if source in stored else "added"
+        return FileOutcome(source, status, document.doc_id, document.version, len(clauses))
+    except DocumentError as exc:
+        return FileOutcome(source, "failed", reason=exc.reason + (f" ({exc.hint})" if exc.hint else ""))
+    except XiaoshenError as exc:
+        return FileOutcome(source, "failed", reason=str(exc))
+    except Exception as exc:  # one odd file must never stop the batch
+        return FileOutcome(source, "failed", reason=f"unexpected {type(exc).__name__}: {exc}")
+
+
+def _check_duplicate(doc_id: str, version: str, source: str, index: ClauseIndex) -> None:
+    for summary in index.documents():
+        if summary.doc_id == doc_id and summary.version == version and summary.source != source:
+            raise DocumentError(source, f"{doc_id} v{version} is already ingested from {summary.source}",
+                                "give the new file a new version, or remove the old one first")
+
+
+def refresh_statuses(index: ClauseIndex, today: date | None = None) -> None:
+    """Per doc id, the newest version in force is current; earlier ones are superseded.
+
+    A version that declares itself superseded stays so; a version whose effective date is still in the
+    future does not displace the one in force.
+    """
+    today = today or date.today()
+    by_doc: dict[str, list[tuple[str, str, str, str, str]]] = defaultdict(list)
+    for clause_id, _, meta in index.records(include_text=False):
+        by_doc[meta["doc_id"]].append(
+            (clause_id, str(meta["version"]), meta.get("effective_date", ""), meta.get("status", ""),
+             _declared(meta))
+        )
+    for rows in by_doc.values():
+        versions = {(v, eff, declared) for _, v, eff, _, declared in rows}
+        in_force = [v for v in versions if v[2] != "superseded" and (not v[1] or v[1] <= today.isoformat())]
+        newest = max(in_force, key=lambda v: (v[1], _version_key(v[0])), default=None)
+        for version, _, _ in versions:
+            status = "current" if newest is not None and version == newest[0] else "superseded"
+            ids = [cid for cid, v, _, st, _ in rows if v == version and st != status]
+            index.set_status(ids, status)
+
+
+def _declared(meta: dict[str, object]) -> str:
+    # The status a file declared at ingest is stored until refresh first changes it; "declared_status"
+    # keeps the author's word so a later refresh cannot revive a version its own file calls superseded.
+    return str(meta.get("declared_status", meta.get("status", "")))
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())

@@ -1,0 +1,363 @@
+"""File → PolicyDocument: text with page offsets and identifying metadata, for PDF, DOCX, MD, HTML, TXT.
+
+LlamaIndex's file readers return one Document per page (PDF) or flatten DOCX/HTML to plain text, losing
+the heading styles and front matter the clause splitter needs; these readers keep both and hand the
+splitter one text with page offsets. Every failure is a DocumentError naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from xiaoshen.errors import DocumentError
+from xiaoshen.text import detect_language
+from xiaoshen.types import PolicyDocument
+
+SUPPORTED_SUFFIXES = {".pdf": "pdf", ".docx": "docx", ".md": "md", ".markdown": "md", ".html": "html",
+                      ".htm": "html", ".txt": "txt"}
+
+_FRONT_MATTER = re.compile(r"\A\ufeff?---\s*\n(.*?)\n---\s*\n", re.S)
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_META_LINE = re.compile(
+    r"^\s*(Document ID|Doc(?:ument)? id|Version|Effective date|Status|Title|文件编号|版本|生效日期|状态)\s*[:：]\s*(.+?)\s*$",
+    re.I | re.M,
+)
+_VERSION_IN_NAME = re.compile(r"[_\-\s]v(\d+(?:\.\d+)*)", re.I)
+
+
+def read_document(path: Path) -> PolicyDocument:
+    """Read one policy file; raises DocumentError with a one-line reason if it cannot be used."""
+    source = str(path)
+    kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise DocumentError(source, f"unsupported file type '{path.suffix or '(none)'}'",
+                            "supported: " + ", ".join(sorted(SUPPORTED_SUFFIXES)))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(source, f"cannot read file: {exc.strerror or exc}") from exc
+    if not data.strip():
+        raise DocumentError(source, "empty file")
+    _check_signature(source, kind, data)
+    text, page_starts, meta = _READERS[kind](source, data)
+    if not text.strip():
+        raise DocumentError(source, "no text found", "a scanned PDF needs OCR before ingestion")
+    return _build_document(path, kind, data, text, page_starts, meta)
+
+
+def _check_signature(source: str, kind: str, data: bytes) -> None:
+    """Catch mislabeled files before a parser produces a confusing error."""
+    head = data[:8]
+    is_pdf, is_zip = head.startswith(b"%PDF-"), head.startswith(b"PK\x03\x04")
+    if kind == "pdf" and not is_pdf:
+        raise DocumentError(source, f"not a PDF (the file starts like {_sniff(data)})")
+    if kind == "docx" and not is_zip:
+        raise DocumentError(source, f"not a Word .docx file (the file starts like {_sniff(data)})")
+    if kind in {"md", "txt", "html"} and (is_pdf or is_zip or b"\x00" in data[:4096] and not _is_utf16(data)):
+        raise DocumentError(source, f"not a text file (the file starts like {_sniff(data)})")
+
+
+def _sniff(data: bytes) -> str:
+    if data.startswith(b"%PDF-"):
+        return "a PDF"
+    if data.startswith(b"PK\x03\x04"):
+        return "a ZIP/Office file"
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        return "a legacy Office .doc/.xls file"
+    if b"\x00" in data[:4096]:
+        return "binary data"
+    return "plain text"
+
+
+def _is_utf16(data: bytes) -> bool:
+    return data.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
+def decode_text(source: str, data: bytes) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030 for legacy Chinese files."""
+    if _is_utf16(data):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        text = ""
+    # GB18030 maps almost any byte string; accept it only if it reads as Chinese prose.
+    if text and detect_language(text) == "zh" and not re.search(r"[\x00-\x08\x0e-\x1f]", text):
+        return text
+    raise DocumentError(
+        source, f"undecodable text (not UTF-8 at byte {utf8_error.start}, nor GB18030)",
+        "re-save the file as UTF-8",
+    )
+
+
+# --- per-format readers: (source, bytes) -> (text, page_starts, metadata) -------------------------
+
+Meta = dict[str, object]
+
+
+def _read_pdf(source: str, data: bytes) -> tuple[str, list[int], Meta]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            # Owner-password-only PDFs (print/copy restrictions) open with an empty user password.
+            try:
+                ok = reader.decrypt("")
+            except Exception as exc:  # pypdf raises several types for unsupported crypto
+                raise DocumentError(source, f"encrypted PDF that cannot be opened ({exc})") from exc
+            if not ok:
+                raise DocumentError(source, "encrypted PDF (password required)",
+                                    "ask the policy owner for an unprotected copy")
+        pages = _clean_pdf_pages([page.extract_text() or "" for page in reader.pages])
+        info = reader.metadata or {}
+    except DocumentError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+        raise DocumentError(source, f"damaged or truncated PDF ({type(exc).__name__}: {exc})") from exc
+    if not data.rstrip().endswith(b"%%EOF") and not any(p.strip() for p in pages):
+        raise DocumentError(source, "truncated PDF (no end-of-file marker and no readable page)")
+    text, starts = _join_pages(pages)
+    meta: Meta = {}
+    if info.get("/Title"):
+        meta["title"] = str(info["/Title"])
+    # Our generator (and many DMS exports) store policy fields in the Subject/Keywords entries.
+    for field in ("/Subject", "/Keywords"):
+        for key, value in re.findall(r"(\w+)\s*=\s*([^;]+)", str(info.get(field) or "")):
+            meta.setdefault(key.strip().lower(), value.strip())
+    meta.update({k: v for k, v in _meta_lines(text[:3000]).items() if k not in meta})
+    return text, starts, meta
+
+
+def _clean_pdf_pages(pages: list[str]) -> list[str]:
+    """Drop running headers/footers (lines repeated on most pages, digits aside) and page counters."""
+    split = [[" ".join(ln.split()) for ln in page.splitlines()] for page in pages]
+    edge_counts: dict[str, int] = {}
+    for lines in split:
+        edges = {re.sub(r"\d+", "#", ln) for ln in lines[:2] + lines[-2:] if ln}
+        for key in edges:
+            edge_counts[key] = edge_counts.get(key, 0) + 1
+    running = {k for k, n in edge_counts.items() if len(pages) >= 3 and n >= max(3, len(pages) // 2)}
+    cleaned = []
+    for lines in split:
+        kept = [
+            ln for i, ln in enumerate(lines)
+            if ln and not ((i < 2 or i >= len(lines) - 2) and re.sub(r"\d+", "#", ln) in running)
+            and not _PAGE_COUNTER.fullmatch(ln)
+        ]
+        cleaned.append("\n".join(kept))
+    return cleaned
+
+
+_PAGE_COUNTER = re.compile(r"(Page \d+( of \d+)?|第\s*\d+\s*页.*|-\s*\d+\s*-|\d+\s*/\s*\d+)")
+
+
+def _join_pages(pages: list[str]) -> tuple[str, list[int]]:
+    starts, parts, offset = [], [], 0
+    for page in pages:
+        starts.append(offset)
+        parts.append(page)
+        offset += len(page) + 1
+    return "\n".join(parts), starts
+
+
+def _read_docx(source: str, data: bytes) -> tuple[str, list[int], Meta]:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise DocumentError(source, f"damaged or truncated Word file ({type(exc).__name__})") from exc
+    lines: list[str] = []
+    counters: dict[tuple[str, int], int] = {}
+    body = document.element.body
+    for child in body.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            paragraph = docx.text.paragraph.Paragraph(child, document)
+            lines.append(_docx_paragraph(paragraph, counters))
+        elif tag == "tbl":
+            table = docx.table.Table(child, document)
+            for row in table.rows:
+                cells = [c.text.strip().replace("\n", " ") for c in row.cells]
+                lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
+    props = document.core_properties
+    meta: Meta = {}
+    if props.title:
+        meta["title"] = props.title
+    for key, value in re.findall(r"(\w+)\s*=\s*([^;]+)", f"{props.subject or ''};{props.keywords or ''}"):
+        meta.setdefault(key.strip().lower(), value.strip())
+    text = "\n".join(lines)
+    meta.update({k: v for k, v in _meta_lines(text[:3000]).items() if k not in meta})
+    return text, [], meta
+
+
+def _docx_paragraph(paragraph, counters: dict[tuple[str, int], int]) -> str:  # type: ignore[no-untyped-def]
+    text = paragraph.text.strip()
+    style = (paragraph.style.name if paragraph.style is not None else "") or ""
+    level = re.match(r"Heading (\d)", style)
+    if style == "Title":
+        return f"# {text}" if text else ""
+    if level and text:
+        return "#" * min(int(level.group(1)) + 1, 6) + " " + text
+    # Word auto-numbering is not part of the run text; rebuild "1.2.3" from the list counters so the
+    # clause splitter sees the number a reader sees on screen.
+    num_pr = paragraph._p.pPr.numPr if paragraph._p.pPr is not None else None
+    if num_pr is not None and num_pr.numId is not None and text:
+        num_id = str(num_pr.numId.val)
+        ilvl = int(num_pr.ilvl.val) if num_pr.ilvl is not None else 0
+        counters[(num_id, ilvl)] = counters.get((num_id, ilvl), 0) + 1
+        for deeper in [k for k in counters if k[0] == num_id and k[1] > ilvl]:
+            del counters[deeper]
+        number = ".".join(str(counters.get((num_id, lvl), 1)) for lvl in range(ilvl + 1))
+        return f"{number} {text}"
+    return text
+
+
+def _read_markdown(source: str, data: bytes) -> tuple[str, list[int], Meta]:
+    text = decode_text(source, data)
+    meta: Meta = {}
+    match = _FRONT_MATTER.match(text)
+    if match:
+        try:
+            loaded = yaml.safe_load(match.group(1)) or {}
+        except yaml.YAMLError as exc:
+            raise DocumentError(source, f"invalid YAML front matter ({exc.__class__.__name__})") from exc
+        if isinstance(loaded, dict):
+            meta = {str(k).lower(): v for k, v in loaded.items()}
+        text = text[match.end():]
+    text = _HTML_COMMENT.sub("", text)
+    meta.update({k: v for k, v in _meta_lines(text[:3000]).items() if k not in meta})
+    return text, [], meta
+
+
+def _read_text(source: str, data: bytes) -> tuple[str, list[int], Meta]:
+    text = decode_text(source, data)
+    # Form feeds mark pages in text exported from paged documents.
+    pages = text.split("\f")
+    joined, starts = _join_pages(pages)
+    return joined, starts if len(pages) > 1 else [], _meta_lines(text[:3000])
+
+
+def _read_html(source: str, data: bytes) -> tuple[str, list[int], Meta]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(decode_text(source, data), "html.parser")
+    for tag in soup(["script", "style", "noscript", "nav", "footer", "header"]):
+        tag.decompose()
+    meta: Meta = {}
+    if soup.title and soup.title.string:
+        meta["title"] = soup.title.string.strip()
+    for tag in soup.find_all("meta"):
+        name, content = (tag.get("name") or "").lower(), tag.get("content")
+        if name in {"doc_id", "version", "effective_date", "status", "language"} and content:
+            meta[name] = content
+    lines: list[str] = []
+    for element in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "tr", "pre"]):
+        if element.name == "li" and element.find(["p", "li"]):
+            continue  # its inner paragraphs are emitted on their own
+        text = " ".join(element.get_text(" ", strip=True).split())
+        if not text:
+            continue
+        if element.name.startswith("h"):
+            lines += ["", "#" * int(element.name[1]) + " " + text, ""]
+        elif element.name == "tr":
+            cells = [c.get_text(" ", strip=True) for c in element.find_all(["td", "th"])]
+            lines.append("| " + " | ".join(cells) + " |")
+        else:
+            lines += [text, ""]
+    text = "\n".join(lines)
+    meta.update({k: v for k, v in _meta_lines(text[:3000]).items() if k not in meta})
+    return text, [], meta
+
+
+_READERS: dict[str, Callable[[str, bytes], tuple[str, list[int], Meta]]] = {
+    "pdf": _read_pdf, "docx": _read_docx, "md": _read_markdown, "txt": _read_text, "html": _read_html,
+}
+
+
+# --- metadata -------------------------------------------------------------------------------------
+
+_META_KEYS = {
+    "document id": "doc_id", "doc id": "doc_id", "document id:": "doc_id", "文件编号": "doc_id",
+    "version": "version", "版本": "version", "effective date": "effective_date", "生效日期": "effective_date",
+    "status": "status", "状态": "status", "title": "title",
+}
+
+
+def _meta_lines(text: str) -> Meta:
+    """Fields printed in a document's header block, e.g. 'Document ID: NCB-CPM-001'."""
+    found: Meta = {}
+    for label, value in _META_LINE.findall(text):
+        key = _META_KEYS.get(label.lower())
+        if key and key not in found:
+            found[key] = value.strip().strip("*").strip()
+    return found
+
+
+def _parse_date(value: object) -> date | None:
+    if isinstance(value, date):
+        return value
+    if not value:
+        return None
+    match = re.search(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})", str(value))
+    if not match:
+        return None
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return None
+
+
+def _doc_id_from_name(path: Path) -> str:
+    stem = _VERSION_IN_NAME.split(path.stem)[0]
+    slug = re.sub(r"[^\w\u4e00-\u9fff]+", "-", stem).strip("-")
+    return slug or path.stem
+
+
+def _build_document(path: Path, kind: str, data: bytes, text: str, page_starts: list[int],
+                    meta: Meta) -> PolicyDocument:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    title = str(meta.get("title") or "").strip()
+    if not title:
+        heading = re.search(r"^#\s+(.+)$", text, re.M)
+        first_line = next((ln.strip() for ln in text.splitlines() if ln.strip()), path.stem)
+        title = heading.group(1).strip() if heading else first_line[:120]
+    version = str(meta.get("version") or "").strip().lstrip("vV")
+    if not version:
+        in_name = _VERSION_IN_NAME.search(path.stem)
+        version = in_name.group(1) if in_name else "1"
+    status = str(meta.get("status") or "").strip().lower()
+    access = meta.get("access") or []
+    if isinstance(access, str):
+        access = [a.strip() for a in re.split(r"[,;\s]+", access) if a.strip()]
+    language = str(meta.get("language") or "").lower()
+    return PolicyDocument(
+        doc_id=str(meta.get("doc_id") or "").strip() or _doc_id_from_name(path),
+        title=title,
+        version=version,
+        effective_date=_parse_date(meta.get("effective_date")),
+        language=language if language in {"en", "zh"} else detect_language(text[:20000]),
+        declared_status=status if status in {"current", "superseded"} else None,  # type: ignore[arg-type]
+        access=[str(a) for a in access],  # type: ignore[union-attr]
+        source=str(path),
+        format=kind,
+        content_hash=hashlib.sha256(data).hexdigest(),
+        text=text,
+        page_starts=page_starts,
+    )

@@ -1,0 +1,182 @@
+"""`xiaoshen` command line: a thin shell over ingest, index and retrieval. Errors become one line and an
+exit code; models load once per process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from xiaoshen.errors import XiaoshenError
+from xiaoshen.settings import PROJECT_ROOT, Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="小审 Xiaoshen — credit-policy assistant.")
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False)
+
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (embedded Chroma store).")]
+
+
+def _settings(index: Path | None) -> Settings:
+    return load_settings(index_dir=index.resolve() if index else None)
+
+
+def _open_index(settings: Settings):  # type: ignore[no-untyped-def]
+    from xiaoshen.index import ClauseIndex
+
+    return ClauseIndex(settings)
+
+
+def _fail(exc: XiaoshenError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(exc.exit_code)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Policy files or folders (PDF, DOCX, MD, HTML, TXT).")],
+    index: IndexOpt = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Remove documents whose files are gone.")] = False,
+) -> None:
+    """Ingest policy files into the index (unchanged files cost nothing).
+
+    Exit status: 0 every file ingested; 1 some files failed; 2 usage error; 3 nothing could be ingested.
+    """
+    from ingest.pipeline import discover
+    from ingest.pipeline import ingest as run_ingest
+
+    try:
+        settings = _settings(index)
+        clause_index = _open_index(settings)
+        total = len(discover(paths))
+        with Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=total < 3) as bar:
+            task = bar.add_task("ingesting", total=total)
+
+            def advance(name: str) -> None:
+                bar.update(task, description=name[:40])
+                bar.advance(task)
+
+            report = run_ingest(paths, index=clause_index, prune=prune, progress=advance)
+    except XiaoshenError as exc:
+        raise _fail(exc) from exc
+    for outcome in report.outcomes:
+        if outcome.status == "failed":
+            err.print(f"[red]failed[/red]  {outcome.source}: {outcome.reason}")
+        elif outcome.status in {"added", "updated"}:
+            out.print(f"{outcome.status:<9} {outcome.doc_id} v{outcome.version}  {outcome.clauses} clauses  "
+                      f"[dim]{outcome.source}[/dim]")
+        elif outcome.status == "removed":
+            out.print(f"removed   {outcome.source} ({outcome.clauses} clauses)")
+    out.print(
+        f"{report.count('added')} added, {report.count('updated')} updated, {report.count('unchanged')} unchanged, "
+        f"{report.count('removed')} removed, {len(report.failed)} failed; "
+        f"{report.embedded_clauses} clauses embedded; index has {clause_index.count()} clauses."
+    )
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to look for.")] = None,
+    index: IndexOpt = None,
+    k: Annotated[int, typer.Option("-k", help="Number of clauses to return.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    filters: Annotated[list[str] | None, typer.Option("--filter", help="KEY=VALUE, e.g. doc_id=NCB-CRE-002, "
+                                                    "language=zh, status=current.")] = None,
+    queries: Annotated[Path | None, typer.Option("--queries", help="File with one query per line; "
+                                                 "prints one JSON result per line.")] = None,
+) -> None:
+    """Search the policies: the best-matching clauses with document, section and page."""
+    from xiaoshen.retrieve import ClauseFilter
+    from xiaoshen.retrieve import search as run_search
+
+    if (query is None) == (queries is None):
+        err.print("error: give a QUERY or --queries FILE (not both)")
+        raise typer.Exit(2)
+    try:
+        settings = _settings(index)
+        clause_filter = ClauseFilter.parse(filters or [])
+        clause_index = _open_index(settings)
+        if queries is not None:
+            lines = [ln.strip() for ln in _read_lines(queries) if ln.strip()]
+            for line in lines:
+                hits = run_search(line, index=clause_index, settings=settings, k=k, filters=clause_filter)
+                print(json.dumps({"query": line, "hits": [h.to_json() for h in hits]}, ensure_ascii=False),
+                      flush=True)
+            return
+        assert query is not None
+        hits = run_search(query, index=clause_index, settings=settings, k=k, filters=clause_filter)
+    except XiaoshenError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps({"query": query, "hits": [h.to_json() for h in hits]}, ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        out.print("No matching clauses.")
+        return
+    for hit in hits:
+        c = hit.clause
+        flag = " [yellow](superseded)[/yellow]" if c.status == "superseded" else ""
+        out.print(f"[bold]{hit.rank}. {c.label}[/bold]{flag}  [dim]{c.title} · {c.heading}[/dim]")
+        snippet = c.text if len(c.text) <= 400 else c.text[:400] + "…"
+        out.print(snippet, markup=False)
+        out.print("")
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise XiaoshenError(f"Cannot read queries file {path}: {exc}") from exc
+
+
+@app.command()
+def docs(
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """List ingested documents with version, effective date, clause count and status."""
+    try:
+        summaries = _open_index(_settings(index)).documents()
+    except XiaoshenError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps([s.model_dump(mode="json") for s in summaries], ensure_ascii=False, indent=2))
+        return
+    table = Table("doc id", "version", "effective", "status", "lang", "clauses", "title")
+    for s in summaries:
+        status = s.status if s.consistent else f"{s.status} (inconsistent: re-ingest)"
+        table.add_row(s.doc_id, s.version, str(s.effective_date or ""), status, s.language, str(s.clauses), s.title)
+    out.print(table)
+
+
+@app.command("app")
+def serve_app(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8501,
+    index: IndexOpt = None,
+) -> None:
+    """Serve the Streamlit app on 127.0.0.1."""
+    env = dict(os.environ)
+    if index:
+        env["XIAOSHEN_INDEX_DIR"] = str(index.resolve())
+    script = PROJECT_ROOT / "app" / "Home.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
+           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    raise typer.Exit(subprocess.call(cmd, env=env))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

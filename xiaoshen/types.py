@@ -1,0 +1,139 @@
+"""The typed records that carry the flow: policy files → clauses → index → hits."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Language = Literal["en", "zh"]
+DocumentStatus = Literal["current", "superseded"]
+
+
+class PolicyDocument(BaseModel):
+    """One policy file as read: its text, where each page starts, and its identifying metadata."""
+
+    doc_id: str = Field(description="Stable policy id, e.g. 'NCB-CRE-002'; from metadata or the file name.")
+    title: str = Field(description="Human title of the policy.")
+    version: str = Field(default="1", description="Version as the policy states it, e.g. '3.0'.")
+    effective_date: date | None = Field(default=None, description="Date the version took effect.")
+    language: Language = Field(default="en", description="Dominant language of the text.")
+    declared_status: DocumentStatus | None = Field(
+        default=None, description="Status the file itself declares; otherwise derived from versions."
+    )
+    access: list[str] = Field(default_factory=list, description="Roles allowed to read it; empty = everyone.")
+    source: str = Field(description="Path of the file it was read from.")
+    format: str = Field(description="Reader used: pdf, docx, md, html or txt.")
+    content_hash: str = Field(description="SHA-256 of the file's bytes; drives incremental ingest.")
+    text: str = Field(description="Full text; pages joined by newlines.")
+    page_starts: list[int] = Field(
+        default_factory=list, description="Character offset where each page starts; empty if unpaged."
+    )
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page that holds character `offset`, or None for unpaged formats."""
+        if not self.page_starts:
+            return None
+        page = 1
+        for number, start in enumerate(self.page_starts, start=1):
+            if start <= offset:
+                page = number
+            else:
+                break
+        return page
+
+
+class Clause(BaseModel):
+    """A citable unit of policy: one numbered clause (or one part of a long clause) with its provenance."""
+
+    clause_id: str = Field(description="Derived from doc id, version, section and part; stable across re-ingests.")
+    doc_id: str
+    title: str = Field(description="Title of the document the clause belongs to.")
+    version: str
+    effective_date: date | None = None
+    status: DocumentStatus = "current"
+    source: str = Field(description="Path of the source file.")
+    format: str = "md"
+    language: Language = "en"
+    access: list[str] = Field(default_factory=list)
+    section: str = Field(description="Section id as printed, e.g. '4.2.1', '第十二条', '§ 1026.43(c)(2)'.")
+    heading: str = Field(default="", description="Heading path joined with ' › '.")
+    page_start: int | None = None
+    page_end: int | None = None
+    part: int = Field(default=0, description="Index of this part when a long clause was split.")
+    text: str = Field(description="The clause text as ingested.")
+    content_hash: str = Field(default="", description="Hash of the source file this clause came from.")
+
+    @property
+    def page_label(self) -> str:
+        if self.page_start is None:
+            return ""
+        if self.page_end is None or self.page_end == self.page_start:
+            return f"p. {self.page_start}"
+        return f"pp. {self.page_start}–{self.page_end}"
+
+    @property
+    def label(self) -> str:
+        """Citation label derived from metadata, e.g. 'NCB-CRE-002 v3.0 §4.2.1, p. 7'."""
+        section = self.section if self.section.startswith(("§", "第", "Article", "Section")) else f"§{self.section}"
+        parts = [f"{self.doc_id} v{self.version} {section}"]
+        if self.page_label:
+            parts.append(self.page_label)
+        return ", ".join(parts)
+
+
+def clause_id_for(doc_id: str, version: str, section: str, ordinal: int, part: int) -> str:
+    """Stable id from what identifies a clause; `ordinal` separates repeated section labels."""
+    key = f"{doc_id}\x1f{version}\x1f{section}\x1f{ordinal}\x1f{part}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+
+
+class Hit(BaseModel):
+    """A clause returned by retrieval, with its fused score and the evidence behind it."""
+
+    rank: int
+    score: float = Field(description="Fused reciprocal-rank score (higher is better).")
+    clause: Clause
+    dense_rank: int | None = Field(default=None, description="Rank in the embedding list, if it appeared.")
+    dense_similarity: float | None = Field(default=None, description="Cosine similarity to the query.")
+    sparse_rank: int | None = Field(default=None, description="Rank in the BM25 list, if it appeared.")
+    sparse_score: float | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The documented JSON hit: rank, score, doc_id, title, source, section, heading, page, text (+ extras)."""
+        c = self.clause
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "doc_id": c.doc_id,
+            "title": c.title,
+            "source": c.source,
+            "section": c.section,
+            "heading": c.heading,
+            "page": c.page_start,
+            "text": c.text,
+            "version": c.version,
+            "status": c.status,
+            "language": c.language,
+            "clause_id": c.clause_id,
+            "label": c.label,
+        }
+
+
+class DocumentSummary(BaseModel):
+    """One ingested document as the index knows it (for `xiaoshen docs`)."""
+
+    doc_id: str
+    title: str
+    version: str
+    effective_date: date | None
+    status: DocumentStatus
+    language: Language
+    source: str
+    format: str
+    clauses: int
+    content_hash: str
+    access: list[str] = Field(default_factory=list)
+    consistent: bool = Field(default=True, description="False if clauses from two file versions coexist.")
