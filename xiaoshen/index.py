@@ -13,6 +13,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,12 @@ def clause_from_record(clause_id: str, text: str, meta: dict[str, Any]) -> Claus
     )
 
 
+def searchable_text(clause: Clause) -> str:
+    """What both retrievers see: the clause with its document title, heading path and number, so a
+    question naming the policy ("CRE standards") or the topic of the chapter finds it."""
+    return f"{clause.title}\n{clause.heading}\n{clause.section} {clause.text}".strip()
+
+
 @dataclass
 class KeywordIndex:
     """BM25 over every clause in the collection (jieba for Chinese, Snowball stems for English)."""
@@ -114,12 +121,16 @@ class KeywordIndex:
     metadatas: list[dict[str, Any]]
     model: Any  # bm25s.BM25
 
+    @cached_property
+    def by_id(self) -> dict[str, Clause]:
+        return {c.clause_id: c for c in self.clauses}
+
     @classmethod
     def build(cls, build_id: str, records: list[tuple[str, str, dict[str, Any]]]) -> KeywordIndex:
         import bm25s
 
         clauses = [clause_from_record(i, t, m) for i, t, m in records]
-        corpus = [keyword_tokens(f"{c.section} {c.heading} {c.text}") or ["\u2205"] for c in clauses]
+        corpus = [keyword_tokens(searchable_text(c)) or ["\u2205"] for c in clauses]
         model = bm25s.BM25()
         if corpus:
             model.index(corpus, show_progress=False)
@@ -265,18 +276,20 @@ class ClauseIndex:
         result = self.vector_store.query(
             VectorStoreQuery(query_embedding=vector, similarity_top_k=k, filters=filters)
         )
+        # Resolve ids through the keyword index's records: the node JSON LlamaIndex stores keeps the
+        # metadata of the first write, while statuses change when a newer version arrives.
+        by_id = self.keyword_index().by_id
         hits = []
-        for node, similarity in zip(result.nodes or [], result.similarities or [], strict=True):
-            meta = node.metadata
-            # ChromaVectorStore reports exp(-distance); for cosine space that is exp(cos - 1).
-            cosine = 1.0 + float(np.log(max(similarity, 1e-12)))
-            hits.append((clause_from_record(node.node_id, node.get_content(), meta), cosine))
+        for node_id, similarity in zip(result.ids or [], result.similarities or [], strict=True):
+            if node_id in by_id:
+                # ChromaVectorStore reports exp(-distance); for cosine space that is exp(cos - 1).
+                hits.append((by_id[node_id], 1.0 + float(np.log(max(similarity, 1e-12)))))
         return hits
 
     # --- writing ----------------------------------------------------------------------------------
 
     def embed_clauses(self, clauses: list[Clause]) -> list[list[float]]:
-        texts = [f"{c.heading}\n{c.section} {c.text}".strip() for c in clauses]
+        texts = [searchable_text(c) for c in clauses]
         return self.embedding.get_text_embedding_batch(texts)
 
     def replace_source(self, source: str, clauses: list[Clause], embeddings: list[list[float]]) -> None:

@@ -44,7 +44,7 @@ class RetrievalSettings(_Group):
     candidates: int = Field(default=50, ge=1, description="How many each retriever returns before fusion.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(default=1.0, ge=0)
-    sparse_weight: float = Field(default=1.0, ge=0)
+    sparse_weight: float = Field(default=1.5, ge=0, description="Tuned on the dev questions and ObliQA.")
     superseded_penalty: float = Field(
         default=0.5, gt=0, le=1, description="Multiplier on superseded versions so the current one ranks first."
     )

@@ -1,0 +1,43 @@
+# Xiaoshen — two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8501
+
+.PHONY: install index run test lint bench sample-policies clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+# torch first, from the CPU wheel: anything that pulls torch in later would otherwise fetch a CUDA build.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Incremental: unchanged files cost no embedding work, so this is cheap when the index is current.
+index: install
+	$(BIN)/xiaoshen ingest data/sample_policies --prune
+
+run: index
+	$(BIN)/xiaoshen app --port $(PORT)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: index
+	$(BIN)/python bench/run.py
+
+sample-policies: install
+	$(BIN)/python scripts/build_sample_policies.py
+
+clean:
+	rm -rf var .pytest_cache test-artifacts

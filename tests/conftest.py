@@ -1,0 +1,86 @@
+"""Shared fixtures: a network guard for every test, one embedding model and one ingested sample index
+per session."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import xiaoshen  # noqa: F401  (sets the offline environment before any model library is imported)
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_POLICIES = ROOT / "data" / "sample_policies"
+CORPORA = ROOT.parent / "shared" / "corpora"
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+class NetworkBlocked(RuntimeError):
+    """A test tried to reach a non-loopback address."""
+
+
+def _is_loopback(address: object) -> bool:
+    if not isinstance(address, tuple):  # AF_UNIX paths and the like
+        return True
+    host = str(address[0])
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    if not _is_loopback(address):
+        raise NetworkBlocked(f"test tried to open a socket to {address!r}; only loopback is allowed")
+    return _real_connect(self, address)  # type: ignore[arg-type]
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    if not _is_loopback(address):
+        raise NetworkBlocked(f"test tried to open a socket to {address!r}; only loopback is allowed")
+    return _real_connect_ex(self, address)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_network() -> Iterator[None]:
+    """Every test runs with sockets limited to loopback: any hidden download fails the test."""
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def embedding():  # type: ignore[no-untyped-def]
+    """The real packaged embedding model, loaded once."""
+    from xiaoshen.embeddings import build_embedding
+    from xiaoshen.settings import EmbeddingSettings
+
+    return build_embedding(EmbeddingSettings())
+
+
+def make_settings(index_dir: Path, **overrides: object):  # type: ignore[no-untyped-def]
+    from xiaoshen.settings import load_settings
+
+    return load_settings(index_dir=index_dir, cache_dir=index_dir.parent / f"{index_dir.name}-cache", **overrides)
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory, embedding):  # type: ignore[no-untyped-def]
+    """The sample policies ingested once into an embedded Chroma store."""
+    from ingest.pipeline import ingest
+    from xiaoshen.index import ClauseIndex
+
+    settings = make_settings(tmp_path_factory.mktemp("sample") / "index")
+    index = ClauseIndex(settings, embedding=embedding)
+    report = ingest([SAMPLE_POLICIES], index=index)
+    assert not report.failed, [f"{o.source}: {o.reason}" for o in report.failed]
+    return index

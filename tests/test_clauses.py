@@ -1,0 +1,104 @@
+"""The clause splitter recognises the numbering schemes credit officers cite, in English and Chinese."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from ingest.clauses import split_clauses
+from xiaoshen.settings import IngestSettings
+from xiaoshen.types import PolicyDocument
+
+
+def doc(text: str, fmt: str = "md", language: str = "en", page_starts: list[int] | None = None) -> PolicyDocument:
+    return PolicyDocument(doc_id="T-1", title="Test policy", version="1.0", language=language, source="t.md",
+                          format=fmt, content_hash=hashlib.sha256(text.encode()).hexdigest(), text=text,
+                          page_starts=page_starts or [])
+
+
+def sections(text: str, **kwargs: object) -> list[str]:
+    return [c.section for c in split_clauses(doc(text, **kwargs))]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("4.2.1 The maximum LTV is 75%.\n\n4.2.2 The minimum DSCR is 1.20x.", ["4.2.1", "4.2.2"]),
+        ("Section 4 Lending limits apply to all loans.\n\nSection 5 Pricing follows the FTP.", ["Section 4", "Section 5"]),
+        ("§ 1026.43(c)(2) A creditor must consider income.\n\n§ 1026.43(e) Qualified mortgages.",
+         ["§ 1026.43(c)(2)", "§ 1026.43(e)"]),
+        ("Article 395 An institution shall not incur an exposure above 25%.\n\nArticle 396 Compliance.",
+         ["Article 395", "Article 396"]),
+        ("**4.4.2.(1)** An Authorised Person must have a credit policy.\n\n**4.4.3** It must be reviewed.",
+         ["4.4.2.(1)", "4.4.3"]),
+    ],
+)
+def test_english_numbering_schemes_become_section_ids(text: str, expected: list[str]) -> None:
+    assert sections(text) == expected
+
+
+def test_chinese_articles_under_chapters_keep_their_items_and_heading_path() -> None:
+    text = (
+        "## 第三章 贷款条件\n\n第十二条 借款人应当具备下列条件：\n（一）有稳定收入；\n（二）信用良好。\n\n"
+        "第十三条 贷款成数不得超过80%。"
+    )
+    clauses = split_clauses(doc(text, language="zh"))
+    assert [c.section for c in clauses] == ["第十二条", "第十三条"]
+    assert "（二）信用良好" in clauses[0].text
+    assert clauses[0].heading == "第三章 贷款条件"
+
+
+def test_plain_chinese_chapter_lines_are_headings_not_clauses() -> None:
+    text = "第一章 总则\n第一条 为规范贷款管理，制定本规程。\n第二章 借款人\n第二条 借款人应当依法登记。"
+    clauses = split_clauses(doc(text, fmt="txt", language="zh"))
+    assert [(c.section, c.heading) for c in clauses] == [("第一条", "第一章 总则"), ("第二条", "第二章 借款人")]
+
+
+def test_sub_items_stay_with_their_clause_when_it_is_short() -> None:
+    clauses = split_clauses(doc("6.1 The Bank does not lend for:\n(a) gambling;\n(b) weapons.\n\n6.2 Next."))
+    assert clauses[0].section == "6.1"
+    assert "(b) weapons" in clauses[0].text
+
+
+def test_a_long_clause_is_cut_at_its_sub_items_which_extend_the_section_id() -> None:
+    items = "\n".join(f"({chr(97 + i)}) " + "the borrower must comply with this requirement. " * 8 for i in range(6))
+    text = f"## § 1026.43 Minimum standards.\n{items}"
+    found = sections(text, )
+    assert found[:3] == ["§ 1026.43(a)", "§ 1026.43(b)", "§ 1026.43(c)"]
+
+
+def test_a_long_clause_without_items_is_split_with_overlap_and_keeps_its_section() -> None:
+    settings = IngestSettings(max_clause_chars=300, overlap_chars=60)
+    body = " ".join(f"Sentence number {i} states a requirement of the policy." for i in range(30))
+    clauses = split_clauses(doc(f"7.3 {body}"), settings)
+    assert len(clauses) > 2
+    assert {c.section for c in clauses} == {"7.3"}
+    assert [c.part for c in clauses] == list(range(len(clauses)))
+    assert all(len(c.text) <= 300 for c in clauses)
+    # Overlap: each part starts with words the previous part ended with.
+    assert clauses[1].text.split()[0] in clauses[0].text
+
+
+def test_a_numbered_title_with_children_is_a_heading_and_tiny_strays_merge() -> None:
+    text = "4.2 Owner-occupied property\n\n4.2.1 The maximum LTV is 75%.\n\nSee also.\n\n4.2.2 DSCR 1.20x minimum."
+    clauses = split_clauses(doc(text))
+    assert [c.section for c in clauses] == ["4.2.1", "4.2.2"]
+    assert clauses[0].heading == "4.2 Owner-occupied property"
+    assert "See also." in clauses[0].text
+
+
+def test_pdf_wrapped_lines_do_not_start_false_clauses_and_pages_are_kept() -> None:
+    page1 = "3.1 Collateral is valued as set out in clause\n4.2.1 of the Collateral Policy, by an independent valuer."
+    page2 = "3.2 Revaluation happens every 12 months."
+    text = page1 + "\n" + page2
+    clauses = split_clauses(doc(text, fmt="pdf", page_starts=[0, len(page1) + 1]))
+    assert [(c.section, c.page_start) for c in clauses] == [("3.1", 1), ("3.2", 2)]
+    assert "clause 4.2.1 of the Collateral Policy" in clauses[0].text
+
+
+def test_clause_ids_are_stable_and_distinct() -> None:
+    text = "1.1 First.\n\n1.2 Second."
+    first, second = split_clauses(doc(text)), split_clauses(doc(text))
+    assert [c.clause_id for c in first] == [c.clause_id for c in second]
+    assert len({c.clause_id for c in first}) == 2
