@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex
 from xiaoshen.retrieve import ClauseFilter, search
 from xiaoshen.settings import Settings, load_settings
+from xiaoshen.text import literal_markdown as as_text
 
 st.set_page_config(page_title="Xiaoshen 小审 — policy search", page_icon="📑", layout="wide")
-
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
-
-
-def as_text(text: str) -> str:
-    """Policy text shown literally: Markdown and HTML in a document can never change the page."""
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", text).replace("\n", "  \n")
-
 
 @st.cache_resource(show_spinner="Loading the index and the embedding model…")
 def open_index(fingerprint: str, _settings: Settings) -> ClauseIndex:

@@ -85,7 +85,7 @@ def _clause_marker(line: str) -> str | None:
 
 def _item_family(marker: str, previous_letter: str | None) -> str:
     core = marker.strip("()（）.、")
-    if marker.startswith("（") or marker.endswith("、") and not core.isdigit():
+    if marker.startswith("（") or (marker.endswith("、") and not core.isdigit()):
         return "cjk"
     if core.isdigit():
         return "digit-paren" if marker.startswith("(") else "digit-dot"
@@ -202,10 +202,8 @@ def _strip_marker(line: str, marker: str) -> str:
     """The line without its leading marker and Markdown emphasis around it."""
     stripped = re.sub(r"^(?:\*\*|__)", "", line)
     compact = re.sub(r"\s+", " ", stripped)
-    if compact.startswith(marker):
-        body = compact[len(marker):]
-    else:  # marker had an optional trailing dot or spacing differences
-        body = re.sub(r"^\S+", "", compact, count=1)
+    # Fall back to dropping the first word when the marker had a trailing dot or other spacing.
+    body = compact[len(marker):] if compact.startswith(marker) else re.sub(r"^\S+", "", compact, count=1)
     return body.lstrip(".*_ ").strip()
 
 
@@ -363,7 +361,7 @@ def _split_unit(unit: _Unit, settings: IngestSettings) -> list[tuple[str, str, i
 
 def _item_label(marker: str) -> str:
     core = marker.strip("()（）.、")
-    if marker.startswith("（") or marker.endswith("、") and not core.isdigit():
+    if marker.startswith("（") or (marker.endswith("、") and not core.isdigit()):
         return f"（{core}）"
     return f"({core})"
 

@@ -61,7 +61,7 @@ def _check_signature(source: str, kind: str, data: bytes) -> None:
         raise DocumentError(source, f"not a PDF (the file starts like {_sniff(data)})")
     if kind == "docx" and not is_zip:
         raise DocumentError(source, f"not a Word .docx file (the file starts like {_sniff(data)})")
-    if kind in {"md", "txt", "html"} and (is_pdf or is_zip or b"\x00" in data[:4096] and not _is_utf16(data)):
+    if kind in {"md", "txt", "html"} and (is_pdf or is_zip or (b"\x00" in data[:4096] and not _is_utf16(data))):
         raise DocumentError(source, f"not a text file (the file starts like {_sniff(data)})")
 
 

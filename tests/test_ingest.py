@@ -4,16 +4,15 @@ reported one per line without stopping the rest."""
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
 
 from ingest.pipeline import EXIT_NOTHING_INGESTED, EXIT_OK, EXIT_SOME_FAILED, ingest
+from tests.conftest import SAMPLE_POLICIES, make_settings
 from xiaoshen.index import ClauseIndex
 from xiaoshen.retrieve import search
-from tests.conftest import SAMPLE_POLICIES, make_settings
 
 POLICY = """---
 doc_id: TST-001

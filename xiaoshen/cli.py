@@ -20,7 +20,7 @@ from xiaoshen.settings import PROJECT_ROOT, Settings, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="小审 Xiaoshen — credit-policy assistant.")
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (embedded Chroma store).")]
 

@@ -6,7 +6,7 @@ fusion, so a filtered-out clause cannot take a slot in the top k.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from llama_index.core.vector_stores.types import (
     FilterCondition,
@@ -31,7 +31,7 @@ class ClauseFilter(BaseModel):
     sections: list[str] = Field(default_factory=list)
     current_only: bool = False
 
-    FIELDS: dict[str, str] = {  # CLI key -> attribute  # noqa: RUF012
+    FIELDS: ClassVar[dict[str, str]] = {  # CLI key -> attribute
         "doc_id": "doc_ids", "language": "languages", "lang": "languages", "format": "formats",
         "type": "formats", "section": "sections",
     }

@@ -67,3 +67,11 @@ def keyword_tokens(text: str) -> list[str]:
     if english:
         tokens.extend(_stemmer().stemWords(english))
     return tokens
+
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def literal_markdown(text: str) -> str:
+    """Escape text for a Markdown renderer so a policy's own Markdown or HTML can never change the page."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text).replace("\n", "  \n")
