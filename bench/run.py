@@ -1,0 +1,132 @@
+"""Foundation benchmarks: ingest throughput on the real corpora, retrieval quality per embedding model and
+per retriever, written to bench/RESULTS.md.
+
+    make bench            # or: .venv/bin/python bench/run.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import xiaoshen  # noqa: E402,F401  (offline environment first)
+from ingest.pipeline import ingest  # noqa: E402
+from xiaoshen.index import ClauseIndex  # noqa: E402
+from xiaoshen.retrieve import ClauseFilter, search  # noqa: E402
+from xiaoshen.settings import Settings, load_settings  # noqa: E402
+
+CORPORA = ROOT.parent / "shared" / "corpora"
+SAMPLES = ROOT / "data" / "sample_policies"
+DEV = sorted((ROOT / "data" / "dev_questions").glob("*.jsonl"))
+OBLIQA = CORPORA / "qa" / "obliqa_dev_pru_ch4_subset.json"
+PRU = "adgm-pru-ch4-credit-risk"
+MODES = {"hybrid": (1.0, 1.5), "dense": (1.0, 0.0), "bm25": (0.0, 1.0)}
+
+
+def settings_for(tmp: Path, model: str, mode: str = "hybrid") -> Settings:
+    s = load_settings(index_dir=tmp / "index", cache_dir=tmp / "cache")
+    s.embedding.model = model  # type: ignore[assignment]
+    s.retrieval.dense_weight, s.retrieval.sparse_weight = MODES[mode]
+    return s
+
+
+def ranks_obliqa(index: ClauseIndex, settings: Settings) -> list[int | None]:
+    out = []
+    for q in json.loads(OBLIQA.read_text()):
+        gold = {p["PassageID"] for p in q["Passages"]}
+        hits = search(q["Question"], index=index, settings=settings, k=10, filters=ClauseFilter(doc_ids=[PRU]))
+        out.append(next((h.rank for h in hits if any(
+            h.clause.section == g or h.clause.section.startswith((g + "(", g + ".(")) for g in gold)), None))
+    return out
+
+
+def ranks_dev(index: ClauseIndex, settings: Settings, lang: str) -> list[int | None]:
+    out = []
+    for path in DEV:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            q = json.loads(line)
+            if not q["answerable"] or q["lang"] != lang:
+                continue
+            hits = search(q["question"], index=index, settings=settings, k=10)
+            out.append(next((h.rank for h in hits if any(
+                h.clause.doc_id == g["doc_id"] and h.clause.version == g.get("version", h.clause.version)
+                and (h.clause.section == g["section"] or h.clause.section.startswith((g["section"] + "(", g["section"] + "（")))
+                for g in q["gold"])), None))
+    return out
+
+
+def recall(ranks: list[int | None], k: int) -> float:
+    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks)
+
+
+def mrr(ranks: list[int | None]) -> float:
+    return sum(1 / r for r in ranks if r) / len(ranks)
+
+
+def row(name: str, ranks: list[int | None]) -> str:
+    return (f"| {name} | {len(ranks)} | {recall(ranks, 1):.3f} | {recall(ranks, 3):.3f} | {recall(ranks, 5):.3f} "
+            f"| {recall(ranks, 10):.3f} | {mrr(ranks):.3f} |")
+
+
+def main() -> int:
+    lines = ["# Benchmarks", "",
+             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+             f"date {datetime.now(UTC):%Y-%m-%d}; command: `make bench` (`python bench/run.py`).", ""]
+    table_head = ["| retriever | questions | R@1 | R@3 | R@5 | R@10 | MRR |", "|---|---|---|---|---|---|---|"]
+
+    # 1. Ingest of the real corpora with the default model.
+    with tempfile.TemporaryDirectory() as tmp:
+        s = settings_for(Path(tmp), "minilm+use")
+        index = ClauseIndex(s)
+        start = time.perf_counter()
+        report = ingest([CORPORA / "en", CORPORA / "zh"], index=index)
+        seconds = time.perf_counter() - start
+        chars = sum(len(c.text) for c in index.clauses())
+        lines += ["## Ingest of ../shared/corpora (default model `minilm+use`)", "",
+                  "| documents | failed | clauses | characters | seconds (incl. model load) | clauses/s | peak RSS MB |",
+                  "|---|---|---|---|---|---|---|",
+                  f"| {len(report.outcomes)} | {len(report.failed)} | {index.count()} | {chars:,} | {seconds:.1f} "
+                  f"| {index.count() / seconds:.1f} | {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} |", ""]
+        start = time.perf_counter()
+        again = ingest([CORPORA / "en", CORPORA / "zh"], index=index)
+        lines += [f"Re-ingest of the unchanged corpora: {time.perf_counter() - start:.1f} s, "
+                  f"{again.embedded_clauses} clauses embedded.", ""]
+        lines += ["## ObliQA dev subset (87 questions, ADGM PRU ch. 4), default model", "", *table_head]
+        for mode in MODES:
+            lines.append(row(mode, ranks_obliqa(index, settings_for(Path(tmp), "minilm+use", mode))))
+        lines.append("")
+
+    # 2. Embedding model comparison on the sample policies (EN and ZH dev questions) and on ObliQA.
+    lines += ["## Embedding models compared", "",
+              "Each model indexes the sample policies and the ADGM PRU file; dense-only shows the model alone, "
+              "hybrid shows it with BM25 (weights 1.0 / 1.5).", "", *table_head]
+    for model in ("minilm", "use-multilingual", "minilm+use"):
+        with tempfile.TemporaryDirectory() as tmp:
+            index = ClauseIndex(settings_for(Path(tmp), model))
+            ingest([SAMPLES, CORPORA / "en" / f"{PRU}.md"], index=index)
+            for mode in ("dense", "hybrid"):
+                s = settings_for(Path(tmp), model, mode)
+                lines.append(row(f"{model} · {mode} · ObliQA", ranks_obliqa(index, s)))
+                lines.append(row(f"{model} · {mode} · dev EN", ranks_dev(index, s, "en")))
+                lines.append(row(f"{model} · {mode} · dev ZH", ranks_dev(index, s, "zh")))
+    lines.append("")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    lines.append(f"Commit: {commit.stdout.strip()}.")
+    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
