@@ -107,8 +107,11 @@ class FusedEmbedding(BaseEmbedding):
     _english: MiniLMEmbedding = PrivateAttr()
     _multilingual: MultilingualUSEEmbedding = PrivateAttr()
 
-    def __init__(self, batch_size: int = 32, **kwargs: Any) -> None:
+    _use_weight_en: float = PrivateAttr(default=1.0)
+
+    def __init__(self, batch_size: int = 32, use_weight_en: float = 0.3, **kwargs: Any) -> None:
         super().__init__(model_name="minilm+use", embed_batch_size=batch_size, **kwargs)
+        self._use_weight_en = use_weight_en
         self._english = MiniLMEmbedding(batch_size=batch_size)
         self._multilingual = MultilingualUSEEmbedding(batch_size=batch_size)
 
@@ -123,6 +126,7 @@ class FusedEmbedding(BaseEmbedding):
         if query:
             zh = np.array([detect_language(t) == "zh" for t in texts])
             english[zh] = 0.0
+            multilingual[~zh] *= self._use_weight_en
         return [v.tolist() for v in np.concatenate([english * scale, multilingual * scale], axis=1)]
 
     def _get_query_embedding(self, query: str) -> list[float]:
@@ -147,4 +151,6 @@ EMBEDDINGS: dict[str, type[BaseEmbedding]] = {
 
 def build_embedding(settings: EmbeddingSettings) -> BaseEmbedding:
     """The configured packaged model as a LlamaIndex embedding (loads weights from site-packages)."""
+    if settings.model == "minilm+use":
+        return FusedEmbedding(batch_size=settings.batch_size, use_weight_en=settings.use_weight_en)
     return EMBEDDINGS[settings.model](batch_size=settings.batch_size)

@@ -20,6 +20,8 @@ OFFLINE_ENV = {
     "CHROMA_TELEMETRY_IMPL": "",  # belt and braces for older chromadb builds
     "DO_NOT_TRACK": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",  # no per-load "Loading weights" bars in CLI output
     "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
 }
 

@@ -31,6 +31,11 @@ class EmbeddingSettings(_Group):
         description="Packaged model: 'minilm' (English), 'use-multilingual', or both fused ('minilm+use').",
     )
     batch_size: int = Field(default=32, ge=1)
+    use_weight_en: float = Field(
+        default=0.3, ge=0, le=1,
+        description="In 'minilm+use', how much an English query's USE half counts (0 = MiniLM alone); "
+        "tuned on the dev questions and ObliQA (bench/RESULTS.md).",
+    )
 
 
 class IngestSettings(_Group):

@@ -44,7 +44,7 @@ def _jieba():  # type: ignore[no-untyped-def]
     return jieba
 
 
-def keyword_tokens(text: str) -> list[str]:
+def keyword_tokens(text: str, *, bigrams: bool = True) -> list[str]:
     """Tokens for BM25: stemmed lower-case English words, numbers, and jieba-segmented Chinese words.
 
     Chinese runs also contribute character bigrams, so a query phrased with different segmentation
@@ -57,7 +57,8 @@ def keyword_tokens(text: str) -> list[str]:
         if _CJK.match(token):
             words = [w for w in _jieba().cut_for_search(token) if w.strip() and w not in _ZH_STOPWORDS]
             tokens.extend(words)
-            tokens.extend(token[i : i + 2] for i in range(len(token) - 1))
+            if bigrams:
+                tokens.extend(token[i : i + 2] for i in range(len(token) - 1))
         elif token[0].isdigit():
             tokens.append(token.replace(",", ""))
         else:

@@ -137,3 +137,62 @@ class DocumentSummary(BaseModel):
     content_hash: str
     access: list[str] = Field(default_factory=list)
     consistent: bool = Field(default=True, description="False if clauses from two file versions coexist.")
+
+
+class Citation(BaseModel):
+    """A marker [n] in an answer, pointing at a retrieved clause, with the words it quotes."""
+
+    n: int = Field(description="The marker number used in the answer text.")
+    clause_id: str
+    doc_id: str
+    title: str
+    version: str
+    section: str
+    page: int | None = None
+    quote: str = Field(description="The exact span of the clause that supports the citing sentence(s).")
+    source: str
+    label: str = Field(description="e.g. 'NCB-CRE-002 v3.0 §4.2, p. 4'.")
+    status: DocumentStatus = "current"
+
+    @classmethod
+    def for_clause(cls, n: int, clause: Clause, quote: str) -> Citation:
+        return cls(n=n, clause_id=clause.clause_id, doc_id=clause.doc_id, title=clause.title,
+                   version=clause.version, section=clause.section, page=clause.page_start, quote=quote,
+                   source=clause.source, label=clause.label, status=clause.status)
+
+
+class AnswerSentence(BaseModel):
+    """One sentence of an answer with the citations it carries and whether they support it."""
+
+    text: str = Field(description="The sentence without its citation markers.")
+    citations: list[int] = Field(default_factory=list, description="Marker numbers it cites.")
+    supported: bool = Field(description="True if the cited clauses support it (words, meaning and numbers).")
+    support: float = Field(default=0.0, description="Best support score against the cited clauses (0–1).")
+    issues: list[str] = Field(default_factory=list, description="Why it is not supported, if it is not.")
+    reasoning: bool = Field(default=False, description="The assistant's own remark, not a policy statement.")
+
+
+class Answer(BaseModel):
+    """A grounded answer: every sentence cites retrieved clauses or is visibly flagged."""
+
+    question: str
+    language: Language
+    answer: str = Field(description="Answer text with inline [n] markers.")
+    sentences: list[AnswerSentence] = Field(default_factory=list)
+    citations: list[Citation] = Field(default_factory=list)
+    groundedness: float = Field(description="Supported policy sentences / policy sentences.")
+    abstained: bool = False
+    see_also: list[Citation] = Field(default_factory=list, description="Nearest clauses when abstaining.")
+    removed_markers: int = Field(default=0, description="Markers that pointed to no retrieved clause.")
+    warnings: list[str] = Field(default_factory=list)
+    backend: str
+    retrieval: list[Hit] = Field(default_factory=list, description="The hits the answer could use.")
+    settings_hash: str = ""
+    index_build: str = ""
+    latency_ms: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        """The documented JSON: answer, citations, sentences, groundedness, abstained, backend, retrieval."""
+        data = self.model_dump(mode="json", exclude={"retrieval"})
+        data["retrieval"] = [h.to_json() for h in self.retrieval]
+        return data
