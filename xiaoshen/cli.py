@@ -159,6 +159,109 @@ def docs(
     out.print(table)
 
 
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="A policy question, in English or Chinese.")] = None,
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    backend: Annotated[str | None, typer.Option("--backend", help="extractive (default), openai, llama-cpp.")] = None,
+    questions: Annotated[Path | None, typer.Option("--questions", help="File with one question per line; "
+                                                   "prints one JSON result per line.")] = None,
+    filters: Annotated[list[str] | None, typer.Option("--filter", help="KEY=VALUE, as for search.")] = None,
+) -> None:
+    """Answer a policy question; every sentence cites the clause it rests on, or the answer abstains."""
+    from xiaoshen.answer import answer
+    from xiaoshen.retrieve import ClauseFilter
+
+    if (question is None) == (questions is None):
+        err.print("error: give a QUESTION or --questions FILE (not both)")
+        raise typer.Exit(2)
+    try:
+        settings = _settings(index)
+        clause_filter = ClauseFilter.parse(filters or [])
+        clause_index = _open_index(settings)
+        if questions is not None:
+            for line in (ln.strip() for ln in _read_lines(questions)):
+                if line:
+                    result = answer(line, index=clause_index, settings=settings, backend=backend, filters=clause_filter)
+                    print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+            return
+        assert question is not None
+        streamed: list[str] = []
+
+        def stream(token: str) -> None:
+            if not as_json and (backend or settings.answer.backend) != "extractive":
+                streamed.append(token)
+                out.print(token, end="", markup=False)
+
+        result = answer(question, index=clause_index, settings=settings, backend=backend, filters=clause_filter,
+                        on_token=stream)
+    except XiaoshenError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return
+    if streamed:
+        out.print("\n[dim]— verified —[/dim]")
+    _print_answer(result)
+
+
+def _print_answer(result) -> None:  # type: ignore[no-untyped-def]
+    if result.abstained:
+        out.print(f"[bold yellow]{result.answer}[/bold yellow]")
+        if result.see_also:
+            out.print("See also:")
+            for c in result.see_also:
+                out.print(f"  {c.label} — {c.title}: “{c.quote}”", markup=False)
+    else:
+        for sentence in result.sentences:
+            marks = "".join(f"[{n}]" for n in sentence.citations)
+            if sentence.reasoning:
+                out.print(f"[italic](assistant's note) {sentence.text}[/italic]")
+            elif sentence.supported:
+                out.print(f"{sentence.text} {marks}", markup=False)
+            else:
+                out.print(f"[red]⚠ UNSUPPORTED:[/red] {sentence.text} {marks} ({'; '.join(sentence.issues)})")
+        out.print("")
+        for c in result.citations:
+            out.print(f"[{c.n}] {c.label} — {c.title}", markup=False)
+            out.print(f"    “{c.quote}”", markup=False)
+        out.print(f"[dim]groundedness {result.groundedness:.2f} · backend {result.backend} · "
+                  f"settings {result.settings_hash} · index {result.index_build}[/dim]")
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/yellow] {warning}")
+    out.print("[dim]Xiaoshen drafts; a person decides. Check each citation at its source.[/dim]")
+
+
+@app.command("eval")
+def evaluate_command(
+    questions: Annotated[Path, typer.Argument(help="Dev JSONL (with gold evidence) or ObliQA JSON.")],
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    backend: Annotated[str | None, typer.Option("--backend")] = None,
+    filters: Annotated[list[str] | None, typer.Option("--filter", help="KEY=VALUE, as for search.")] = None,
+) -> None:
+    """Score retrieval (Recall@1/5/10, MRR), citation precision, abstention, groundedness and latency."""
+    from xiaoshen.evaluate import evaluate, load_questions
+    from xiaoshen.retrieve import ClauseFilter
+
+    try:
+        settings = _settings(index)
+        items = load_questions(questions)
+        report = evaluate(items, index=_open_index(settings), settings=settings, backend=backend,
+                          filters=ClauseFilter.parse(filters or []))
+    except XiaoshenError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        return
+    table = Table("metric", "value")
+    for key, value in report.model_dump().items():
+        if key != "misses":
+            table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    out.print(table)
+
+
 @app.command("app")
 def serve_app(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8501,

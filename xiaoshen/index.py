@@ -8,6 +8,7 @@ on disk per build id so opening an unchanged index is fast.
 
 from __future__ import annotations
 
+import math
 import pickle
 import uuid
 from collections import defaultdict
@@ -120,6 +121,21 @@ class KeywordIndex:
     clauses: list[Clause]
     metadatas: list[dict[str, Any]]
     model: Any  # bm25s.BM25
+
+    @cached_property
+    def _document_frequency(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for clause in self.clauses:
+            for token in set(keyword_tokens(searchable_text(clause), bigrams=False)):
+                counts[token] += 1
+        return dict(counts)
+
+    def idf(self, token: str) -> float:
+        """Inverse document frequency over clauses; a word the corpus never uses weighs the most."""
+        return math.log((len(self.clauses) + 1) / (self._document_frequency.get(token, 0) + 0.5))
+
+    def known(self, token: str) -> bool:
+        return token in self._document_frequency
 
     @cached_property
     def by_id(self) -> dict[str, Clause]:

@@ -55,6 +55,36 @@ class RetrievalSettings(_Group):
     )
 
 
+class AnswerSettings(_Group):
+    backend: str = Field(default="extractive", description="extractive (no LLM), openai, or llama-cpp.")
+    retrieve_k: int = Field(default=10, ge=1, description="Hits retrieved and reported with an answer.")
+    context_k: int = Field(default=6, ge=1, description="Hits an answer may cite.")
+    max_sentences: int = Field(default=3, ge=1)
+    same_clause_ratio: float = Field(default=0.8, ge=0, le=1, description="Extractive: keep sentences of a "
+                                     "cited clause scoring at least this share of the best sentence.")
+    other_clause_ratio: float = Field(default=0.97, ge=0, le=1, description="Extractive: cite a further clause "
+                                      "only for a sentence scoring at least this share of the best.")
+    # Sentence support, calibrated on gold snippets vs. their own and other clauses (bench/calibrate.py).
+    support_lexical: float = Field(default=0.6, ge=0, le=1)
+    support_semantic: float = Field(default=0.55, ge=-1, le=1)
+    # Evidence bar: logistic model over retrieval features, fitted on the dev questions.
+    evidence_weights: list[float] = Field(default=[0.15, -0.34, 2.11, 0.73], min_length=4, max_length=4)
+    evidence_bias: float = 0.57
+    evidence_mean: list[float] = Field(default=[0.483, 0.637, 0.532, 0.176], min_length=4, max_length=4)
+    evidence_std: list[float] = Field(default=[0.104, 0.256, 0.261, 0.241], min_length=4, max_length=4)
+    evidence_threshold: float = Field(default=0.2, ge=0, le=1, description="Abstain below this probability.")
+
+
+class LLMSettings(_Group):
+    base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
+    model: str = "local-model"
+    api_key: str = Field(default="not-needed", repr=False)
+    temperature: float = 0.0
+    max_tokens: int = 400
+    timeout_s: float = 120.0
+    gguf_path: Path | None = Field(default=None, description="For the llama-cpp backend: a local GGUF file.")
+
+
 class AppSettings(_Group):
     host: str = "127.0.0.1"
     port: int = 8501
@@ -74,6 +104,8 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
     app: AppSettings = Field(default_factory=AppSettings)
 
     @classmethod
@@ -97,7 +129,7 @@ class Settings(BaseSettings):
 
     def fingerprint(self) -> str:
         """Short hash of the settings, stamped on answers and notes for the audit trail."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        payload = json.dumps(self.model_dump(mode="json", exclude={"llm": {"api_key"}}), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 

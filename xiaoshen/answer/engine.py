@@ -1,0 +1,124 @@
+"""One entry point for CLI, app and batch: retrieve → evidence bar → backend draft → verify → Answer."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from xiaoshen.answer.backends import BACKENDS, TokenSink
+from xiaoshen.answer.evidence import answer_probability, evidence_features
+from xiaoshen.answer.sentences import numbers_in, split_sentences
+from xiaoshen.answer.verify import verify
+from xiaoshen.errors import XiaoshenError
+from xiaoshen.index import ClauseIndex
+from xiaoshen.retrieve import ClauseFilter, search
+from xiaoshen.settings import Settings
+from xiaoshen.text import detect_language
+from xiaoshen.types import Answer, AnswerSentence, Citation, Hit, Language
+
+NOT_ADDRESSED = {
+    "en": "The policies in the index do not address this question.",
+    "zh": "现有制度未涉及该问题。",
+}
+# Text in a policy that tries to steer the assistant is quoted, never obeyed, and flagged.
+_INSTRUCTION = re.compile(
+    r"ignore (all |any )?(previous|prior|above) instructions|disregard (the |all )?(previous|above)|"
+    r"you are now|system prompt|approve (this|the) (loan|application) (regardless|without)|"
+    r"忽略(之前|以上|上述)(的)?(所有)?指令|无视(以上|上述)",
+    re.I,
+)
+
+
+def answer(
+    question: str,
+    *,
+    index: ClauseIndex,
+    settings: Settings,
+    backend: str | None = None,
+    filters: ClauseFilter | None = None,
+    on_token: TokenSink | None = None,
+) -> Answer:
+    """Answer a policy question from the index, every sentence cited and checked, or abstain."""
+    started = time.perf_counter()
+    name = backend or settings.answer.backend
+    if name not in BACKENDS:
+        raise XiaoshenError(f"Unknown answer backend {name!r}", "choose one of: " + ", ".join(sorted(BACKENDS)))
+    language: Language = detect_language(question)
+    hits = search(question, index=index, settings=settings, k=settings.answer.retrieve_k, filters=filters)
+    context = hits[: settings.answer.context_k]
+    base = {"question": question, "language": language, "backend": name, "retrieval": hits,
+            "settings_hash": settings.fingerprint(), "index_build": index.build_id}
+    warnings = [f"[{n}] {h.clause.label} contains text that reads like an instruction to the assistant; "
+                "it is quoted as policy text and not followed." for n, h in enumerate(context, start=1)
+                if _INSTRUCTION.search(h.clause.text)]
+
+    probability = answer_probability(evidence_features(question, hits, index.keyword_index()), settings.answer)
+    if not context or probability < settings.answer.evidence_threshold:
+        return _abstain(base, context, warnings, started)
+
+    draft = BACKENDS[name](settings, index).draft(question, context, language, on_token)
+    if draft.declined or not draft.text.strip():
+        return _abstain(base, context, warnings, started)
+    checked = verify(draft.text, context, index, settings.answer)
+    if not checked.sentences or not any(s.citations for s in checked.sentences):
+        return _abstain(base, context, warnings + ["The backend's answer cited no retrieved clause."], started)
+
+    quotes = {**checked.quotes, **(draft.quotes or {})}
+    cited = sorted({n for s in checked.sentences for n in s.citations})
+    citations = [Citation.for_clause(n, context[n - 1].clause, quotes.get(n, _first_sentence(context[n - 1])))
+                 for n in cited]
+    sentences = checked.sentences + _conflict_notes(checked.sentences, context, language)
+    text = " ".join([checked.text, *(s.text for s in sentences if s.reasoning)])
+    warnings += [f"[{c.n}] {c.label} is a superseded version." for c in citations if c.status == "superseded"]
+    if checked.removed_markers:
+        warnings.append(f"{checked.removed_markers} citation marker(s) pointed to no retrieved clause and were removed.")
+    unsupported = sum(not s.supported for s in sentences if not s.reasoning)
+    if unsupported:
+        warnings.append(f"{unsupported} sentence(s) are not supported by the clauses they cite.")
+    policy = [s for s in sentences if not s.reasoning]
+    return Answer(**base, answer=text, sentences=sentences, citations=citations,
+                  groundedness=sum(s.supported for s in policy) / len(policy) if policy else 0.0,
+                  removed_markers=checked.removed_markers, warnings=warnings,
+                  latency_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def _abstain(base: dict[str, object], context: list[Hit], warnings: list[str], started: float) -> Answer:
+    language = base["language"]
+    see_also = [Citation.for_clause(n, h.clause, _first_sentence(h)) for n, h in enumerate(context[:3], start=1)]
+    return Answer(**base, answer=NOT_ADDRESSED[language], abstained=True, groundedness=1.0,  # type: ignore[arg-type,index]
+                  see_also=see_also, warnings=warnings,
+                  latency_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def _first_sentence(hit: Hit) -> str:
+    sentences = split_sentences(hit.clause.text)
+    return sentences[0] if sentences else hit.clause.text[:200]
+
+
+def _conflict_notes(sentences: list[AnswerSentence], context: list[Hit], language: Language) -> list[AnswerSentence]:
+    """When cited current documents state different figures of the same kind, say so (as reasoning)."""
+    figures: dict[str, dict[str, str]] = {}
+    for sentence in sentences:
+        for n in sentence.citations:
+            clause = context[n - 1].clause
+            if clause.status != "current":
+                continue
+            for unit, value in _figures(sentence.text):
+                figures.setdefault(unit, {}).setdefault(clause.doc_id, f"{value}{unit} ({clause.label})")
+    notes = []
+    for unit, by_doc in figures.items():
+        values = {v.split(" ")[0] for v in by_doc.values()}
+        if len(by_doc) > 1 and len(values) > 1:
+            listed = "; ".join(by_doc.values())
+            text = (f"Note: the cited policies state different figures ({listed}); check which one applies."
+                    if language == "en" else f"提示：所引制度的数值不一致（{listed}），请核实适用哪一项。")
+            notes.append(AnswerSentence(text=text, supported=True, reasoning=True))
+    return notes
+
+
+def _figures(text: str) -> list[tuple[str, str]]:
+    found = []
+    for match in re.finditer(r"(\d+(?:\.\d+)?)\s*(%|x\b|倍)", text):
+        if match.group(1) in numbers_in(text):
+            found.append((match.group(2), match.group(1)))
+    return found
