@@ -61,7 +61,7 @@ def answer(
         return _abstain(base, context, warnings, started)
     checked = verify(draft.text, context, index, settings.answer)
     if not checked.sentences or not any(s.citations for s in checked.sentences):
-        return _abstain(base, context, warnings + ["The backend's answer cited no retrieved clause."], started)
+        return _abstain(base, context, [*warnings, "The backend's answer cited no retrieved clause."], started)
 
     quotes = {**checked.quotes, **(draft.quotes or {})}
     cited = sorted({n for s in checked.sentences for n in s.citations})
@@ -106,7 +106,7 @@ def _conflict_notes(sentences: list[AnswerSentence], context: list[Hit], languag
             for unit, value in _figures(sentence.text):
                 figures.setdefault(unit, {}).setdefault(clause.doc_id, f"{value}{unit} ({clause.label})")
     notes = []
-    for unit, by_doc in figures.items():
+    for by_doc in figures.values():
         values = {v.split(" ")[0] for v in by_doc.values()}
         if len(by_doc) > 1 and len(values) > 1:
             listed = "; ".join(by_doc.values())
