@@ -65,8 +65,8 @@ class AnswerSettings(_Group):
     other_clause_ratio: float = Field(default=0.97, ge=0, le=1, description="Extractive: cite a further clause "
                                       "only for a sentence scoring at least this share of the best.")
     # Sentence support, calibrated on gold snippets vs. their own and other clauses (bench/calibrate.py).
-    support_lexical: float = Field(default=0.6, ge=0, le=1)
-    support_semantic: float = Field(default=0.55, ge=-1, le=1)
+    support_lexical: float = Field(default=0.85, ge=0, le=1)
+    support_semantic: float = Field(default=0.75, ge=-1, le=1)
     # Evidence bar: logistic model over retrieval features, fitted on the dev questions.
     evidence_weights: list[float] = Field(default=[0.15, -0.34, 2.11, 0.73], min_length=4, max_length=4)
     evidence_bias: float = 0.57

@@ -103,9 +103,10 @@ def _answer_units(text: str) -> list[str]:
     return units
 
 
-def _support(sentence: str, clause_text: str, index: ClauseIndex, keyword, settings: AnswerSettings) -> tuple[float, str]:  # type: ignore[no-untyped-def]
+def _support(sentence: str, clause_text: str, index: ClauseIndex, keyword, settings: AnswerSettings,  # type: ignore[no-untyped-def]
+             allow_verbatim: bool = True) -> tuple[float, str]:
     """Support in [0, 1+] (≥ 1 means supported) and the clause sentence that supports it best."""
-    if _normalise(sentence) in _normalise(clause_text):
+    if allow_verbatim and _normalise(sentence) in _normalise(clause_text):
         return 2.0, sentence  # verbatim quotation
     tokens = set(keyword_tokens(sentence, bigrams=False))
     clause_sentences = split_sentences(clause_text) or [clause_text]
