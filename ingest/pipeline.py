@@ -79,10 +79,15 @@ def ingest(
     files = discover(paths)
     report = IngestReport()
     stored = index.source_hashes()
+    # (doc id, version) -> source, read once: a second file claiming the same version is refused.
+    owners = {(d.doc_id, d.version): d.source for d in index.documents()}
     for path in files:
         if progress:
             progress(path.name)
-        report.outcomes.append(_ingest_file(path, index, stored, report))
+        outcome = _ingest_file(path, index, stored, owners, report)
+        if outcome.status in {"added", "updated"}:
+            owners[(outcome.doc_id, outcome.version)] = outcome.source
+        report.outcomes.append(outcome)
     if prune:
         present = {str(p) for p in files}
         roots = [str(Path(p).resolve()) for p in paths]
@@ -95,7 +100,8 @@ def ingest(
     return report
 
 
-def _ingest_file(path: Path, index: ClauseIndex, stored: dict[str, set[str]], report: IngestReport) -> FileOutcome:
+def _ingest_file(path: Path, index: ClauseIndex, stored: dict[str, set[str]],
+                 owners: dict[tuple[str, str], str], report: IngestReport) -> FileOutcome:
     source = str(path)
     try:
         if not path.exists():
@@ -107,7 +113,10 @@ def _ingest_file(path: Path, index: ClauseIndex, stored: dict[str, set[str]], re
         if stored.get(source) == {digest}:
             return FileOutcome(source, "unchanged")
         document = read_document(path)
-        _check_duplicate(document.doc_id, document.version, source, index)
+        owner = owners.get((document.doc_id, document.version))
+        if owner is not None and owner != source:
+            raise DocumentError(source, f"{document.doc_id} v{document.version} is already ingested from {owner}",
+                                "give the new file a new version, or remove the old one first")
         clauses = split_clauses(document, index.settings.ingest)
         if not clauses:
             raise DocumentError(source, "no clauses found in the text")
@@ -122,13 +131,6 @@ def _ingest_file(path: Path, index: ClauseIndex, stored: dict[str, set[str]], re
         return FileOutcome(source, "failed", reason=str(exc))
     except Exception as exc:  # one odd file must never stop the batch
         return FileOutcome(source, "failed", reason=f"unexpected {type(exc).__name__}: {exc}")
-
-
-def _check_duplicate(doc_id: str, version: str, source: str, index: ClauseIndex) -> None:
-    for summary in index.documents():
-        if summary.doc_id == doc_id and summary.version == version and summary.source != source:
-            raise DocumentError(source, f"{doc_id} v{version} is already ingested from {summary.source}",
-                                "give the new file a new version, or remove the old one first")
 
 
 def refresh_statuses(index: ClauseIndex, today: date | None = None) -> None:

@@ -172,3 +172,12 @@ def test_sample_policies_all_ingest_with_versions_and_statuses(sample_index: Cla
     assert all(d.consistent for d in docs.values())
 
 
+
+
+def test_a_second_file_claiming_the_same_version_is_refused(tmp_path: Path, index: CountingIndex) -> None:
+    write(tmp_path / "a", "overdraft.md")
+    write(tmp_path / "b", "overdraft-copy.md", limit="99,000")
+    report = ingest([tmp_path / "a", tmp_path / "b"], index=index)
+    [failure] = report.failed
+    assert "TST-001 v1.0 is already ingested from" in failure.reason
+    assert not any("99,000" in t for t in texts(index))
