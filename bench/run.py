@@ -100,7 +100,7 @@ NOTES = """## Reading the numbers
   on-topic (a tenor for aircraft, a prepayment fee), which retrieval features cannot tell from a
   paraphrased answerable question (see the calibration table: 0.94 abstention costs 41% false
   abstentions).
-- Ingest time includes loading both embedding models (~5 s); throughput is bound by embedding on 2 cores. This run shared the 2 cores with a full test run; on a quiet machine the same corpus ingests in about 77 s (22 clauses/s).
+- Ingest time includes loading both embedding models (~5 s); throughput is bound by embedding on 2 cores. Measured on a quiet machine; with a test run sharing the 2 cores the same ingest took 154 s.
 """
 
 
