@@ -76,6 +76,7 @@ def ingest(
     progress: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """Bring the index in line with the given files; see the module docstring for the rules."""
+    paths = list(paths)  # walked twice: to discover files and to bound --prune
     files = discover(paths)
     report = IngestReport()
     stored = index.source_hashes()
