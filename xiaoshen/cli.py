@@ -107,8 +107,7 @@ def search(
         clause_filter = ClauseFilter.parse(filters or [])
         clause_index = _open_index(settings)
         if queries is not None:
-            lines = [ln.strip() for ln in _read_lines(queries) if ln.strip()]
-            for line in lines:
+            for line in _input_lines(queries):
                 hits = run_search(line, index=clause_index, settings=settings, k=k, filters=clause_filter)
                 print(json.dumps({"query": line, "hits": [h.to_json() for h in hits]}, ensure_ascii=False),
                       flush=True)
@@ -132,9 +131,10 @@ def search(
         out.print("")
 
 
-def _read_lines(path: Path) -> list[str]:
+def _input_lines(path: Path) -> list[str]:
+    """The non-blank lines of a --queries/--questions file, stripped."""
     try:
-        return path.read_text(encoding="utf-8-sig").splitlines()
+        return [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError) as exc:
         raise XiaoshenError(f"Cannot read queries file {path}: {exc}") from exc
 
@@ -181,10 +181,9 @@ def ask(
         clause_filter = ClauseFilter.parse(filters or [])
         clause_index = _open_index(settings)
         if questions is not None:
-            for line in (ln.strip() for ln in _read_lines(questions)):
-                if line:
-                    result = answer(line, index=clause_index, settings=settings, backend=backend, filters=clause_filter)
-                    print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+            for line in _input_lines(questions):
+                result = answer(line, index=clause_index, settings=settings, backend=backend, filters=clause_filter)
+                print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
             return
         assert question is not None
         streamed: list[str] = []
