@@ -149,3 +149,28 @@ def test_cli_ask_plain_output_says_a_person_decides(cli_env: dict[str, str]) -> 
     result = CliRunner().invoke(app, ["ask", "How often is commercial real estate collateral revalued?"], env=cli_env)
     assert result.exit_code == 0, result.output
     assert "a person decides" in result.stdout and "[1]" in result.stdout
+
+
+def test_two_current_policies_that_disagree_are_both_cited_with_a_note(tmp_path: Path, embedding) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "p"
+    folder.mkdir()
+    for doc_id, title, ltv in (("AGRI-1", "Agricultural Lending Policy", "70%"),
+                               ("FARM-2", "Farm Property Standards", "60%")):
+        (folder / f"{doc_id}.md").write_text(
+            f"---\ndoc_id: {doc_id}\ntitle: {title}\nversion: '1'\n---\n\n"
+            f"2.1 The maximum loan-to-value ratio for farmland is {ltv} of the appraised value.\n\n"
+            "2.2 Farmland is revalued every 24 months.\n", encoding="utf-8")
+    index = ClauseIndex(make_settings(tmp_path / "index"), embedding=embedding)
+    ingest([folder], index=index)
+    result = answer("What is the maximum loan-to-value ratio for farmland?", index=index, settings=index.settings)
+    [note] = [s for s in result.sentences if s.reasoning]
+    assert "70%" in note.text and "60%" in note.text
+    cited_docs = {c.doc_id for c in result.citations if c.n in note.citations}
+    assert cited_docs == {"AGRI-1", "FARM-2"}
+    assert result.groundedness == 1.0, "the note is the assistant's remark, not a policy statement"
+
+
+def test_agreeing_policies_raise_no_conflict(sample_index: ClauseIndex) -> None:
+    result = answer("What is the minimum credit score for a residential mortgage?", index=sample_index,
+                    settings=sample_index.settings)
+    assert not [s for s in result.sentences if s.reasoning]

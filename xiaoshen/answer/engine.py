@@ -6,8 +6,9 @@ import re
 import time
 
 from xiaoshen.answer.backends import BACKENDS, TokenSink
+from xiaoshen.answer.conflicts import find_conflicts
 from xiaoshen.answer.evidence import answer_probability, evidence_features
-from xiaoshen.answer.sentences import numbers_in, split_sentences
+from xiaoshen.answer.sentences import split_sentences
 from xiaoshen.answer.verify import verify
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex
@@ -64,11 +65,17 @@ def answer(
         return _abstain(base, context, [*warnings, "The backend returned no usable sentence."], started)
 
     quotes = {**checked.quotes, **(draft.quotes or {})}
-    cited = sorted({n for s in checked.sentences for n in s.citations})
+    conflicts = find_conflicts(question, context, index.keyword_index())
+    notes = [AnswerSentence(text=c.note(context, language), citations=[n for n, _, _ in c.statements],
+                            supported=True, reasoning=True) for c in conflicts]
+    for conflict in conflicts:
+        for n, _, sentence in conflict.statements:
+            quotes.setdefault(n, sentence)
+    sentences = checked.sentences + notes
+    cited = sorted({n for s in sentences for n in s.citations})
     citations = [Citation.for_clause(n, context[n - 1].clause, quotes.get(n, _first_sentence(context[n - 1])))
                  for n in cited]
-    sentences = checked.sentences + _conflict_notes(checked.sentences, context, language)
-    text = " ".join([checked.text, *(s.text for s in sentences if s.reasoning)])
+    text = " ".join([checked.text, *(s.text for s in notes)])
     warnings += [f"[{c.n}] {c.label} is a superseded version." for c in citations if c.status == "superseded"]
     if checked.removed_markers:
         warnings.append(f"{checked.removed_markers} citation marker(s) pointed to no retrieved clause and were removed.")
@@ -95,30 +102,3 @@ def _first_sentence(hit: Hit) -> str:
     return sentences[0] if sentences else hit.clause.text[:200]
 
 
-def _conflict_notes(sentences: list[AnswerSentence], context: list[Hit], language: Language) -> list[AnswerSentence]:
-    """When cited current documents state different figures of the same kind, say so (as reasoning)."""
-    figures: dict[str, dict[str, str]] = {}
-    for sentence in sentences:
-        for n in sentence.citations:
-            clause = context[n - 1].clause
-            if clause.status != "current":
-                continue
-            for unit, value in _figures(sentence.text):
-                figures.setdefault(unit, {}).setdefault(clause.doc_id, f"{value}{unit} ({clause.label})")
-    notes = []
-    for by_doc in figures.values():
-        values = {v.split(" ")[0] for v in by_doc.values()}
-        if len(by_doc) > 1 and len(values) > 1:
-            listed = "; ".join(by_doc.values())
-            text = (f"Note: the cited policies state different figures ({listed}); check which one applies."
-                    if language == "en" else f"提示：所引制度的数值不一致（{listed}），请核实适用哪一项。")
-            notes.append(AnswerSentence(text=text, supported=True, reasoning=True))
-    return notes
-
-
-def _figures(text: str) -> list[tuple[str, str]]:
-    found = []
-    for match in re.finditer(r"(\d+(?:\.\d+)?)\s*(%|x\b|倍)", text):
-        if match.group(1) in numbers_in(text):
-            found.append((match.group(2), match.group(1)))
-    return found
