@@ -216,7 +216,7 @@ def _print_answer(result) -> None:  # type: ignore[no-untyped-def]
         for sentence in result.sentences:
             marks = "".join(f"[{n}]" for n in sentence.citations)
             if sentence.reasoning:
-                out.print(f"[italic](assistant's note) {sentence.text}[/italic]")
+                out.print(f"(assistant's note) {sentence.text} {marks}", markup=False, style="italic")
             elif sentence.supported:
                 out.print(f"{sentence.text} {marks}", markup=False)
             else:
