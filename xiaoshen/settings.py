@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -89,6 +90,16 @@ class LLMSettings(_Group):
     gguf_path: Path | None = Field(default=None, description="For the llama-cpp backend: a local GGUF file.")
 
 
+class ReviewSettings(_Group):
+    # Reference rates the bank publishes for limit checks; dated, so a note can show which it used.
+    fx_to_usd: dict[str, Decimal] = Field(
+        default_factory=lambda: {"CNY": Decimal("0.14"), "EUR": Decimal("1.08"), "GBP": Decimal("1.27"),
+                                 "HKD": Decimal("0.128")},
+        description="Units of USD per unit of each currency, for exposure and threshold checks.",
+    )
+    fx_date: str = Field(default="2025-06-30", description="Date of the reference rates.")
+
+
 class AppSettings(_Group):
     host: str = "127.0.0.1"
     port: int = 8501
@@ -110,6 +121,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
     app: AppSettings = Field(default_factory=AppSettings)
 
     @classmethod

@@ -1,0 +1,1 @@
+"""Credit review: loan applications and what Xiaoshen checks them against."""
