@@ -261,6 +261,37 @@ def evaluate_command(
     out.print(table)
 
 
+@app.command()
+def review(
+    application: Annotated[Path, typer.Argument(help="Application file (JSON or YAML).")],
+    index: IndexOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="md (docx and html: next release).")] = "md",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the note here instead of stdout.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The note as JSON.")] = False,
+    backend: Annotated[str | None, typer.Option("--backend")] = None,
+) -> None:
+    """Draft the credit review note for one application: figures, policy checks, citations, recommendation."""
+    from xiaoshen.review.application import load_application
+    from xiaoshen.review.note import draft_note
+    from xiaoshen.review.render import render_markdown
+
+    if fmt != "md":
+        err.print(f"error: format {fmt!r} is not available yet; use --format md or --json")
+        raise typer.Exit(2)
+    try:
+        settings = _settings(index)
+        note = draft_note(load_application(application), index=_open_index(settings), settings=settings,
+                          backend=backend)
+    except XiaoshenError as exc:
+        raise _fail(exc) from exc
+    text = json.dumps(note.model_dump(mode="json"), ensure_ascii=False, indent=2) if as_json else render_markdown(note)
+    if out_file:
+        out_file.write_text(text, encoding="utf-8")
+        out.print(f"wrote {out_file} ({note.recommendation}, authority {note.authority.approver})")
+    else:
+        print(text)
+
+
 @app.command("app")
 def serve_app(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8501,

@@ -55,7 +55,8 @@ def run_checks(app: Application, figures: list[Figure], statuses: list[RuleStatu
             check.result = "pass"
         elif rule.exception and rule.limit == "max" and figure.value <= rule.exception.up_to:
             check.result, check.approver = "exception_needed", rule.exception.approver
-            check.reason = f"above the limit, within the exception ceiling of {rule.exception.up_to}"
+            ceiling = unit_figure.model_copy(update={"value": rule.exception.up_to}).display()
+            check.reason = f"above the limit, within the exception ceiling of {ceiling}"
         else:
             check.result = "fail"
         if status.status == "drifted":

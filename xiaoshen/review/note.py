@@ -1,0 +1,134 @@
+"""The draft credit review note: figures from the application, checks tied to clauses, policy passages from
+the answer engine, and a recommendation a person then decides on (sections as NCB-RNS-006 requires)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from xiaoshen.answer import answer
+from xiaoshen.index import ClauseIndex
+from xiaoshen.retrieve import ClauseFilter
+from xiaoshen.review.application import Application
+from xiaoshen.review.checks import Authority, PolicyCheck, approval_authority, run_checks
+from xiaoshen.review.ratios import Figure, compute_figures
+from xiaoshen.review.rules import load_rules, verify_rules
+from xiaoshen.settings import PROJECT_ROOT, Settings
+from xiaoshen.types import Citation
+
+DEFAULT_RULES = PROJECT_ROOT / "data" / "policy_rules.yaml"
+DISCLAIMER = ("Draft prepared by Xiaoshen for the credit officer. It is not a credit decision: the approval "
+              "authority named below decides, after review by Credit Risk.")
+Recommendation = Literal["approve", "approve_with_conditions", "decline"]
+PRODUCT_STANDARD = {"cre_owner_occupied": "NCB-CRE-002", "cre_investment": "NCB-CRE-002",
+                    "cre_construction": "NCB-CRE-002", "cre_land": "NCB-CRE-002",
+                    "sme_working_capital": "NCB-SME-003", "mortgage": "NCB-RET-004", "consumer_unsecured": "NCB-RET-004"}
+PRODUCT_NAME = {"cre_owner_occupied": "owner-occupied commercial real estate", "cre_investment":
+                "income-producing commercial real estate", "cre_construction": "construction",
+                "cre_land": "land", "sme_working_capital": "SME working-capital", "mortgage": "residential mortgage",
+                "consumer_unsecured": "unsecured consumer"}
+
+
+class NoteStatement(BaseModel):
+    """A sentence of the note: a policy statement (cited), a computed figure, or the assistant's reasoning."""
+
+    text: str
+    kind: Literal["policy", "figure", "reasoning", "data"]
+    citations: list[int] = Field(default_factory=list, description="Numbers into the note's citation list.")
+    supported: bool = True
+
+
+class ReviewNote(BaseModel):
+    application_id: str
+    borrower: str
+    masked_id: str
+    product: str
+    request: str
+    recommendation: Recommendation
+    reasons: list[NoteStatement]
+    figures: list[Figure]
+    checks: list[PolicyCheck]
+    authority: Authority
+    conditions: list[NoteStatement]
+    risks: list[NoteStatement]
+    citations: list[Citation]
+    drifted_rules: list[str] = Field(default_factory=list)
+    disclaimer: str = DISCLAIMER
+    backend: str
+    settings_hash: str
+    index_build: str
+    drafted_at: str
+
+
+def draft_note(app: Application, *, index: ClauseIndex, settings: Settings, rules_path: Path = DEFAULT_RULES,
+               backend: str | None = None) -> ReviewNote:
+    """Compute, check, retrieve and compose the draft note for one application."""
+    figures = compute_figures(app, settings.review.fx_to_usd)
+    statuses = verify_rules(load_rules(rules_path), index)
+    checks = run_checks(app, figures, statuses)
+    exposure = next((f.value for f in figures if f.key == "exposure_after"), None)
+    authority = approval_authority(app, exposure, checks, rules_path)
+
+    citations: list[Citation] = []
+
+    def cite(citation: Citation) -> int:
+        for existing in citations:
+            if existing.clause_id == citation.clause_id:
+                return existing.n
+        citations.append(citation.model_copy(update={"n": len(citations) + 1}))
+        return len(citations)
+
+    by_rule = {s.rule.id: s for s in statuses}
+    reasons = []
+    for check in checks:
+        if check.result == "pass":
+            continue
+        status = by_rule[check.rule_id]
+        marks = [cite(Citation.for_clause(0, status.clause, status.clause.text[:300]))] if status.clause else []
+        verdict = {"fail": "breaches the limit", "exception_needed":
+                   f"is above the limit and needs an exception approved by the {check.approver}",
+                   "not_assessable": "cannot be assessed"}[check.result]
+        reason = f" ({check.reason})" if check.reason else ""
+        reasons.append(NoteStatement(text=f"{check.label} {check.value} {verdict}: limit {check.limit}{reason}.",
+                                     kind="policy", citations=marks))
+    if authority.approver.startswith("none"):
+        reasons.append(NoteStatement(text=f"No authority may approve new money: {authority.reason}.", kind="policy"))
+
+    standard = PRODUCT_STANDARD[app.request.product]
+    question = (f"What conditions precedent to drawdown and what covenants apply to "
+                f"{PRODUCT_NAME[app.request.product]} loans?")
+    covenants = answer(question, index=index, settings=settings, backend=backend,
+                       filters=ClauseFilter(doc_ids=[standard], current_only=True))
+    conditions = []
+    if not covenants.abstained:
+        numbering = {c.n: cite(c) for c in covenants.citations}
+        conditions = [NoteStatement(text=s.text, kind="reasoning" if s.reasoning else "policy",
+                                    citations=[numbering[n] for n in s.citations if n in numbering],
+                                    supported=s.supported) for s in covenants.sentences]
+    risks = [NoteStatement(text=f"{c.label} is {c.value} against {c.limit}; headroom is thin or negative.",
+                           kind="reasoning") for c in checks if c.result in {"fail", "exception_needed"}]
+
+    recommendation = _recommend(checks, authority)
+    req = app.request
+    return ReviewNote(
+        application_id=app.id, borrower=app.borrower.name, masked_id=app.borrower.masked_id,
+        product=PRODUCT_NAME[req.product],
+        request=f"{req.currency} {req.amount:,.2f} over {req.tenor_months} months at {req.rate_pct}% ({req.repayment}) "
+                f"for {req.purpose}",
+        recommendation=recommendation, reasons=reasons, figures=figures, checks=checks, authority=authority,
+        conditions=conditions, risks=risks, citations=citations,
+        drifted_rules=[s.rule.id for s in statuses if s.status == "drifted"],
+        backend=covenants.backend, settings_hash=settings.fingerprint(), index_build=index.build_id,
+        drafted_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def _recommend(checks: list[PolicyCheck], authority: Authority) -> Recommendation:
+    if authority.approver.startswith("none") or any(c.result == "fail" for c in checks):
+        return "decline"
+    if any(c.result in {"exception_needed", "not_assessable"} or c.rule_status == "drifted" for c in checks):
+        return "approve_with_conditions"
+    return "approve"
