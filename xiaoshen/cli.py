@@ -35,6 +35,12 @@ def _open_index(settings: Settings):  # type: ignore[no-untyped-def]
     return ClauseIndex(settings)
 
 
+def _print_failure(source: str, reason: str) -> None:
+    # The reason is file or library text: print it literally, a "[Errno 2]" is not Rich markup.
+    err.print("[red]failed[/red]  ", end="")
+    err.print(f"{source}: {reason}", markup=False)
+
+
 def _fail(exc: XiaoshenError) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc}")
     return typer.Exit(exc.exit_code)
@@ -70,7 +76,7 @@ def ingest(
         raise _fail(exc) from exc
     for outcome in report.outcomes:
         if outcome.status == "failed":
-            err.print(f"[red]failed[/red]  {outcome.source}: {outcome.reason}")
+            _print_failure(outcome.source, outcome.reason)
         elif outcome.status in {"added", "updated"}:
             out.print(f"{outcome.status:<9} {outcome.doc_id} v{outcome.version}  {outcome.clauses} clauses  "
                       f"[dim]{outcome.source}[/dim]")
@@ -290,6 +296,36 @@ def review(
         out.print(f"wrote {out_file} ({note.recommendation}, authority {note.authority.approver})")
     else:
         print(text)
+
+
+@app.command()
+def batch(
+    source: Annotated[Path, typer.Argument(help="A folder of application files, or a CSV (one row each).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the notes, summary.csv and errors.csv.")],
+    index: IndexOpt = None,
+    workers: Annotated[int, typer.Option("--workers", help="Applications drafted in parallel.")] = 1,
+) -> None:
+    """Draft review notes for many applications; re-running skips the unchanged ones.
+
+    Exit status: 0 every application drafted (or unchanged); 1 some failed (see errors.csv).
+    """
+    from xiaoshen.batch import run_batch
+
+    try:
+        settings = _settings(index)
+        clause_index = _open_index(settings)
+        with Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task("drafting", total=None)
+            report = run_batch(source, out_dir, index=clause_index, settings=settings, workers=workers,
+                               progress=lambda app_id: bar.update(task, description=app_id, advance=1))
+    except XiaoshenError as exc:
+        raise _fail(exc) from exc
+    for source_name, reason in report.errors:
+        _print_failure(source_name, reason)
+    out.print(f"{len(report.written)} drafted, {len(report.skipped)} unchanged, {len(report.errors)} failed; "
+              f"notes, summary.csv and errors.csv in {out_dir}")
+    raise typer.Exit(report.exit_code)
 
 
 @app.command("app")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -193,6 +194,7 @@ class ClauseIndex:
             )
         self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
         self._keyword: KeywordIndex | None = None
+        self._keyword_lock = threading.RLock()
 
     # --- models -----------------------------------------------------------------------------------
 
@@ -257,6 +259,11 @@ class ClauseIndex:
 
     def keyword_index(self) -> KeywordIndex:
         """The BM25 index for the current build, from memory, the disk cache, or rebuilt from Chroma."""
+        # Batch workers share one index: only one of them may (re)build and write the cache.
+        with self._keyword_lock:
+            return self._load_keyword_index()
+
+    def _load_keyword_index(self) -> KeywordIndex:
         build_id = self.build_id
         if self._keyword is not None and self._keyword.build_id == build_id:
             return self._keyword

@@ -1,0 +1,64 @@
+"""Batch review notes: bad applications land in errors.csv without stopping the rest; a re-run skips
+what has not changed and redoes what has."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.conftest import ROOT
+from xiaoshen.batch import run_batch
+from xiaoshen.cli import app as cli
+from xiaoshen.index import ClauseIndex
+
+APPS = ROOT / "data" / "sample_applications"
+BAD = ROOT / "tests" / "data" / "bad_applications"
+
+
+def folder_with(tmp_path: Path, names: list[str], bad: list[str]) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(next(APPS.glob(f"{name}*")), folder)
+    for name in bad:
+        shutil.copy(BAD / name, folder)
+    return folder
+
+
+def test_bad_inputs_are_reported_and_the_rest_are_drafted(sample_index: ClauseIndex, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, ["APP-002", "APP-041"], ["malformed.json", "negative_amount.json"])
+    out = tmp_path / "out"
+    report = run_batch(folder, out, index=sample_index, settings=sample_index.settings, workers=2)
+    assert sorted(report.written) == ["APP-002", "APP-041"], report.errors
+    assert report.exit_code == 1
+    errors = list(csv.DictReader((out / "errors.csv").open()))
+    assert {Path(e["application"]).name for e in errors} == {"malformed.json", "negative_amount.json"}
+    summary = {r["id"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert summary["APP-002"]["recommendation"] == "approve_with_conditions"
+    assert summary["APP-002"]["exceptions"] == "cre-oo-ltv"
+    assert (out / "APP-002.md").read_text().startswith("# Credit review note — APP-002")
+
+
+def test_a_rerun_skips_unchanged_and_redoes_changed(sample_index: ClauseIndex, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, ["APP-031", "APP-041"], [])
+    out = tmp_path / "out"
+    run_batch(folder, out, index=sample_index, settings=sample_index.settings)
+    again = run_batch(folder, out, index=sample_index, settings=sample_index.settings)
+    assert sorted(again.skipped) == ["APP-031", "APP-041"] and not again.written
+    changed = next(folder.glob("APP-041*"))
+    changed.write_text(changed.read_text().replace('"notes": "', '"notes": "changed: '), encoding="utf-8")
+    third = run_batch(folder, out, index=sample_index, settings=sample_index.settings)
+    assert third.written == ["APP-041"] and third.skipped == ["APP-031"]
+    assert len(list(csv.DictReader((out / "summary.csv").open()))) == 2
+
+
+def test_csv_input_and_cli_exit_status(sample_index: ClauseIndex, tmp_path: Path) -> None:
+    env = {"XIAOSHEN_INDEX_DIR": str(sample_index.settings.index_dir),
+           "XIAOSHEN_CACHE_DIR": str(sample_index.settings.keyword_cache_dir)}
+    result = CliRunner().invoke(cli, ["batch", str(BAD / "one_good_one_bad.csv"), "--out", str(tmp_path / "o")],
+                                env=env)
+    assert result.exit_code == 1, result.output
+    assert "1 drafted" in result.output and "row 3" in result.output
