@@ -80,3 +80,10 @@ def test_a_drifted_rule_says_so_on_its_check(statuses) -> None:  # type: ignore[
                else s for s in statuses]
     _, checks, _ = review("APP-031", drifted)
     assert checks["mtg-dti"].rule_status == "drifted" and "rule drifted" in checks["mtg-dti"].reason
+
+
+def test_mortgage_score_640_is_an_exception_for_the_retail_credit_manager_570_is_a_decline(statuses) -> None:  # type: ignore[no-untyped-def]
+    _, checks, _ = review("APP-032", statuses)
+    assert (checks["mtg-score"].result, checks["mtg-score"].approver) == ("exception_needed", "Retail Credit Manager")
+    _, checks, _ = review("APP-033", statuses)
+    assert checks["mtg-score"].result == "fail"

@@ -53,10 +53,11 @@ def run_checks(app: Application, figures: list[Figure], statuses: list[RuleStatu
             check.reason = figure.note if figure else f"{rule.metric} does not apply to this application"
         elif (figure.value <= rule.value) if rule.limit == "max" else (figure.value >= rule.value):
             check.result = "pass"
-        elif rule.exception and rule.limit == "max" and figure.value <= rule.exception.up_to:
+        elif rule.exception and ((figure.value <= rule.exception.bound) if rule.limit == "max"
+                                 else (figure.value >= rule.exception.bound)):
             check.result, check.approver = "exception_needed", rule.exception.approver
-            ceiling = unit_figure.model_copy(update={"value": rule.exception.up_to}).display()
-            check.reason = f"above the limit, within the exception ceiling of {ceiling}"
+            bound = unit_figure.model_copy(update={"value": rule.exception.bound}).display()
+            check.reason = f"outside the limit, within the exception {'ceiling' if rule.limit == 'max' else 'floor'} of {bound}"
         else:
             check.result = "fail"
         if status.status == "drifted":

@@ -36,6 +36,8 @@ class Figure(BaseModel):
             return f"{_round(self.value, 2)}x"
         if self.unit == "%":
             return f"{_round(self.value, 1)}%"
+        if self.unit == "points":
+            return str(_round(self.value, 0))
         if self.unit == "months":
             return f"{_round(self.value, 1)} months"
         return f"{self.unit} {_round(self.value, 0):,}"
@@ -82,7 +84,7 @@ def compute_figures(app: Application, fx_to_usd: dict[str, Decimal], as_of: date
     if product == "cre_construction":
         figures.append(_loan_to_cost(app))
     if product in {"mortgage", "consumer_unsecured"}:
-        figures.append(_dti(app, figures[0]))
+        figures += [_dti(app, figures[0]), _credit_score(app)]
     else:
         figures += [_dscr(app, figures[0]), _leverage(app), _interest_cover(app), _current_ratio(app)]
     if product == "sme_working_capital":
@@ -136,6 +138,13 @@ def _dti(app: Application, debt_service: Figure) -> Figure:
     return Figure(**base, value=value, inputs={
         "existing monthly debts": _money(app.income.monthly_debt_payments),
         "new monthly payment": _money(new_monthly), "gross monthly income": _money(app.income.gross_monthly_income)})
+
+
+def _credit_score(app: Application) -> Figure:
+    score = app.credit.score if app.credit else None
+    return Figure(key="credit_score", label="Credit score", unit="points", formula="as reported by the credit bureau",
+                  value=Decimal(score) if score is not None else None, note="" if score is not None else "no score given",
+                  inputs={"score": str(score)} if score is not None else {})
 
 
 def _latest(app: Application):  # type: ignore[no-untyped-def]

@@ -28,7 +28,7 @@ class ClauseRef(BaseModel):
 
 class ExceptionRoute(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    up_to: Decimal = Field(description="The furthest the limit may be exceeded as an exception.")
+    bound: Decimal = Field(description="How far an exception may go: a ceiling for a max limit, a floor for a min.")
     approver: str
     clause: ClauseRef
 
