@@ -51,10 +51,9 @@ def run_checks(app: Application, figures: list[Figure], statuses: list[RuleStatu
                             rule_status=status.status)
         if figure is None or figure.value is None:
             check.reason = figure.note if figure else f"{rule.metric} does not apply to this application"
-        elif (figure.value <= rule.value) if rule.limit == "max" else (figure.value >= rule.value):
+        elif _within(figure.value, rule.value, rule.limit):
             check.result = "pass"
-        elif rule.exception and ((figure.value <= rule.exception.bound) if rule.limit == "max"
-                                 else (figure.value >= rule.exception.bound)):
+        elif rule.exception and _within(figure.value, rule.exception.bound, rule.limit):
             check.result, check.approver = "exception_needed", rule.exception.approver
             bound = unit_figure.model_copy(update={"value": rule.exception.bound}).display()
             check.reason = f"outside the limit, within the exception {'ceiling' if rule.limit == 'max' else 'floor'} of {bound}"
@@ -64,6 +63,10 @@ def run_checks(app: Application, figures: list[Figure], statuses: list[RuleStatu
             check.reason = f"{check.reason}; rule drifted: {status.reason}".lstrip("; ")
         checks.append(check)
     return checks
+
+
+def _within(value: Decimal, bound: Decimal, limit: str) -> bool:
+    return value <= bound if limit == "max" else value >= bound
 
 
 class Authority(BaseModel):
