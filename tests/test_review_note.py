@@ -82,3 +82,28 @@ def test_cli_review_names_the_bad_field(sample_index: ClauseIndex) -> None:
     bad = ROOT / "tests" / "data" / "bad_applications"
     result = CliRunner().invoke(cli, ["review", str(next(bad.glob("*currency*")))], env=env)
     assert result.exit_code != 0 and "request.currency" in result.output and "Traceback" not in result.output
+
+
+def test_word_note_has_real_tables_and_a_citation_appendix(notes, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import docx
+
+    from xiaoshen.review.render import render_docx
+
+    path = tmp_path / "note.docx"
+    path.write_bytes(render_docx(notes["APP-002"][1]))
+    document = docx.Document(str(path))
+    headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
+    assert [h for h in headings if h[:1].isdigit()] == SECTIONS
+    assert "Appendix — citations" in headings
+    compliance = next(t for t in document.tables if t.rows[0].cells[0].text == "check")
+    assert any(row.cells[3].text == "exception needed" for row in compliance.rows[1:])
+
+
+def test_html_note_escapes_policy_text(notes) -> None:  # type: ignore[no-untyped-def]
+    from xiaoshen.review.render import render_html
+
+    note = notes["APP-002"][1].model_copy(deep=True)
+    note.borrower = "<script>alert(1)</script> Ltd"
+    page = render_html(note)
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+    assert all(f">{s}<" in page for s in SECTIONS)

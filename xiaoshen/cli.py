@@ -271,7 +271,7 @@ def evaluate_command(
 def review(
     application: Annotated[Path, typer.Argument(help="Application file (JSON or YAML).")],
     index: IndexOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="md (docx and html: next release).")] = "md",
+    fmt: Annotated[str, typer.Option("--format", help="md, docx or html.")] = "md",
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the note here instead of stdout.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The note as JSON.")] = False,
     backend: Annotated[str | None, typer.Option("--backend")] = None,
@@ -279,10 +279,13 @@ def review(
     """Draft the credit review note for one application: figures, policy checks, citations, recommendation."""
     from xiaoshen.review.application import load_application
     from xiaoshen.review.note import draft_note
-    from xiaoshen.review.render import render_markdown
+    from xiaoshen.review.render import render_docx, render_html, render_markdown
 
-    if fmt != "md":
-        err.print(f"error: format {fmt!r} is not available yet; use --format md or --json")
+    if fmt not in {"md", "docx", "html"}:
+        err.print(f"error: unknown format {fmt!r}; use md, docx or html")
+        raise typer.Exit(2)
+    if fmt == "docx" and not out_file and not as_json:
+        err.print("error: a Word note needs --out FILE.docx")
         raise typer.Exit(2)
     try:
         settings = _settings(index)
@@ -290,7 +293,15 @@ def review(
                           backend=backend)
     except XiaoshenError as exc:
         raise _fail(exc) from exc
-    text = json.dumps(note.model_dump(mode="json"), ensure_ascii=False, indent=2) if as_json else render_markdown(note)
+    if as_json:
+        text = json.dumps(note.model_dump(mode="json"), ensure_ascii=False, indent=2)
+    elif fmt == "docx":
+        assert out_file is not None
+        out_file.write_bytes(render_docx(note))
+        out.print(f"wrote {out_file} ({note.recommendation}, authority {note.authority.approver})")
+        return
+    else:
+        text = render_html(note) if fmt == "html" else render_markdown(note)
     if out_file:
         out_file.write_text(text, encoding="utf-8")
         out.print(f"wrote {out_file} ({note.recommendation}, authority {note.authority.approver})")

@@ -55,3 +55,120 @@ def render_markdown(note: ReviewNote) -> str:
                   f"{note.settings_hash}, index {note.index_build}, {note.drafted_at}). Reviewed by: Credit Risk. "
                   f"Decision: {note.authority.approver}.", ""]
     return "\n".join(lines)
+
+
+def render_html(note: ReviewNote) -> str:
+    """The note as a standalone HTML page; every value is escaped (policy text never becomes markup)."""
+    from html import escape
+
+    def rows(header: list[str], body: list[list[str]]) -> str:
+        head = "".join(f"<th>{escape(h)}</th>" for h in header)
+        cells = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in body)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>"
+
+    def items(statements: list[NoteStatement], empty: str) -> str:
+        if not statements:
+            return f"<p>{escape(empty)}</p>"
+        out = []
+        for s in statements:
+            marks = "".join(f"[{n}]" for n in s.citations)
+            prefix = "<em>(assistant's reasoning)</em> " if s.kind == "reasoning" else ""
+            flag = "" if s.supported else " <strong>⚠ not supported by the cited clause</strong>"
+            out.append(f"<li>{prefix}{escape(s.text)} {escape(marks)}{flag}</li>")
+        return "<ul>" + "".join(out) + "</ul>"
+
+    exceptions = [c for c in note.checks if c.result == "exception_needed"]
+    parts = [
+        f"<h1>Credit review note — {escape(note.application_id)} (DRAFT)</h1>",
+        f"<p class='disclaimer'>{escape(note.disclaimer)}</p>",
+        "<h2>1 Summary and recommendation</h2>",
+        f"<p><strong>Draft recommendation: {escape(RECOMMENDATION[note.recommendation])}.</strong> Approval authority: "
+        f"<strong>{escape(note.authority.approver)}</strong> ({escape(note.authority.reason)}).</p>",
+        items(note.reasons, "Every policy check passed."),
+        "<h2>2 Borrower and request</h2>",
+        rows(["borrower", "id", "product", "request"], [[note.borrower, note.masked_id, note.product, note.request]]),
+        "<h2>3 Financial analysis</h2>",
+        rows(["figure", "value", "formula", "inputs"], [
+            [f.label, f.display(), f.formula, "; ".join(f"{k} {v}" for k, v in f.inputs.items()) or f.note]
+            for f in note.figures]),
+        "<h2>4 Policy compliance</h2>",
+        rows(["check", "value", "limit", "result", "clause"], [
+            [c.label, c.value, c.limit, c.result.replace("_", " ") + (" (rule drifted)" if c.rule_status == "drifted" else ""),
+             c.clause_label] for c in note.checks]),
+        "<h2>5 Exceptions and mitigants</h2>",
+        rows(["exception", "value", "limit", "approver", "clause"],
+             [[f"E{i}", c.value, c.limit, c.approver or "", c.clause_label] for i, c in enumerate(exceptions, 1)])
+        if exceptions else "<p>None.</p>",
+        "<h2>6 Key risks</h2>", items(note.risks, "No limit is breached or near."),
+        "<h2>7 Conditions and covenants</h2>",
+        items(note.conditions, "The policies retrieved state no specific conditions."),
+        "<h2>8 Sources and approvals</h2>",
+        "<ol>" + "".join(f"<li value='{c.n}'>{escape(c.label)} — {escape(c.title)}: “{escape(c.quote)}”</li>"
+                         for c in note.citations) + "</ol>",
+        f"<p>Prepared by: credit officer (draft by Xiaoshen, backend {escape(note.backend)}, settings "
+        f"{escape(note.settings_hash)}, index {escape(note.index_build)}, {escape(note.drafted_at)}). "
+        f"Reviewed by: Credit Risk. Decision: {escape(note.authority.approver)}.</p>",
+    ]
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #999;padding:.3em .5em;vertical-align:top}.disclaimer{background:#fff4d6;padding:.5em}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Review note {escape(note.application_id)}</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def render_docx(note: ReviewNote) -> bytes:
+    """The note as a Word document with real tables and a citation appendix."""
+    import io
+
+    import docx
+
+    document = docx.Document()
+    document.add_heading(f"Credit review note — {note.application_id} (DRAFT)", level=0)
+    document.add_paragraph(note.disclaimer).runs[0].bold = True
+
+    def table(header: list[str], body: list[list[str]]) -> None:
+        t = document.add_table(rows=1, cols=len(header))
+        t.style = "Table Grid"
+        for cell, text in zip(t.rows[0].cells, header, strict=True):
+            cell.text = text
+            cell.paragraphs[0].runs[0].bold = True
+        for row in body:
+            for cell, text in zip(t.add_row().cells, row, strict=True):
+                cell.text = text
+
+    def statements(items: list[NoteStatement], empty: str) -> None:
+        for s in items or [NoteStatement(text=empty, kind="data")]:
+            marks = "".join(f"[{n}]" for n in s.citations)
+            prefix = "(assistant's reasoning) " if s.kind == "reasoning" else ""
+            flag = "" if s.supported else " ⚠ not supported by the cited clause"
+            document.add_paragraph(f"{prefix}{s.text} {marks}{flag}".strip(), style="List Bullet")
+
+    document.add_heading("1 Summary and recommendation", level=1)
+    document.add_paragraph(f"Draft recommendation: {RECOMMENDATION[note.recommendation]}. Approval authority: "
+                           f"{note.authority.approver} ({note.authority.reason}).")
+    statements(note.reasons, "Every policy check passed.")
+    document.add_heading("2 Borrower and request", level=1)
+    table(["borrower", "id", "product", "request"], [[note.borrower, note.masked_id, note.product, note.request]])
+    document.add_heading("3 Financial analysis", level=1)
+    table(["figure", "value", "formula", "inputs"],
+          [[f.label, f.display(), f.formula, "; ".join(f"{k} {v}" for k, v in f.inputs.items()) or f.note]
+           for f in note.figures])
+    document.add_heading("4 Policy compliance", level=1)
+    table(["check", "value", "limit", "result", "clause"],
+          [[c.label, c.value, c.limit, c.result.replace("_", " "), c.clause_label] for c in note.checks])
+    document.add_heading("5 Exceptions and mitigants", level=1)
+    exceptions = [c for c in note.checks if c.result == "exception_needed"]
+    statements([NoteStatement(text=f"E{i}: {c.label} {c.value} against {c.limit}; approver {c.approver} "
+                              f"({c.clause_label}).", kind="data") for i, c in enumerate(exceptions, 1)], "None.")
+    document.add_heading("6 Key risks", level=1)
+    statements(note.risks, "No limit is breached or near.")
+    document.add_heading("7 Conditions and covenants", level=1)
+    statements(note.conditions, "The policies retrieved state no specific conditions.")
+    document.add_heading("8 Sources and approvals", level=1)
+    document.add_paragraph(f"Prepared by: credit officer (draft by Xiaoshen, backend {note.backend}, settings "
+                           f"{note.settings_hash}, index {note.index_build}, {note.drafted_at}). Reviewed by: Credit "
+                           f"Risk. Decision: {note.authority.approver}.")
+    document.add_heading("Appendix — citations", level=1)
+    table(["#", "clause", "document", "quoted text"], [[str(c.n), c.label, c.title, c.quote] for c in note.citations])
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
