@@ -10,9 +10,10 @@ from xiaoshen.index import ClauseIndex
 from xiaoshen.review.application import load_application
 from xiaoshen.review.checks import approval_authority, run_checks
 from xiaoshen.review.ratios import compute_figures
-from xiaoshen.review.rules import load_rules, verify_rules
+from xiaoshen.review.rules import load_rulebook, load_rules, verify_rules
 
 RULES = ROOT / "data" / "policy_rules.yaml"
+AUTHORITY = load_rulebook(RULES).authority
 APPS = ROOT / "data" / "sample_applications"
 
 
@@ -26,7 +27,7 @@ def review(name: str, statuses):  # type: ignore[no-untyped-def]
     figures = compute_figures(app, sample_fx())
     checks = run_checks(app, figures, statuses)
     exposure = next(f.value for f in figures if f.key == "exposure_after")
-    return app, {c.rule_id: c for c in checks}, approval_authority(app, exposure, checks, RULES)
+    return app, {c.rule_id: c for c in checks}, approval_authority(app, exposure, checks, AUTHORITY)
 
 
 def sample_fx():  # type: ignore[no-untyped-def]

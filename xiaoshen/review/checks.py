@@ -4,16 +4,13 @@ approval authority the request needs under the authority matrix."""
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, Field
 
-from xiaoshen.errors import XiaoshenError
 from xiaoshen.review.application import Application
 from xiaoshen.review.ratios import Figure
-from xiaoshen.review.rules import ClauseRef, RuleStatus
+from xiaoshen.review.rules import AuthorityMatrix, ClauseRef, RuleStatus
 
 CheckResult = Literal["pass", "fail", "exception_needed", "not_assessable"]
 
@@ -78,22 +75,18 @@ class Authority(BaseModel):
 
 
 def approval_authority(app: Application, exposure_usd: Decimal | None, checks: list[PolicyCheck],
-                       rules_path: Path) -> Authority:
+                       matrix: AuthorityMatrix) -> Authority:
     """Lowest authority whose limit covers the group exposure at the borrower's grade; one level up for an
     exception (at least the Chief Credit Officer for an LTV exception)."""
-    matrix = (yaml.safe_load(rules_path.read_text(encoding="utf-8")) or {}).get("authority")
-    if not matrix:
-        raise XiaoshenError(f"{rules_path} has no authority matrix")
-    clause = ClauseRef(**matrix["clause"])
-    levels: list[str] = matrix["levels"]
+    clause, levels = matrix.clause, matrix.levels
     grade = app.exposure.risk_grade
-    row = next((limits for band, limits in matrix["grades"].items() if _in_band(grade, band)), None)
+    row = next((limits for band, limits in matrix.grades.items() if _in_band(grade, band)), None)
     if row is None:
         return Authority(approver="none: no new money at this grade", clause=clause,
                          reason=f"risk grade {grade} has no approval authority for new lending")
     if exposure_usd is None:
         return Authority(approver="not determinable", clause=clause, reason="group exposure in USD not computable")
-    index = next((i for i, cap in enumerate(row) if cap is not None and exposure_usd <= Decimal(str(cap))), None)
+    index = next((i for i, cap in enumerate(row) if cap is not None and exposure_usd <= cap), None)
     if index is None:
         index = len(levels) - 1
     reason = f"group exposure USD {exposure_usd:,.0f} at grade {grade}"

@@ -10,12 +10,13 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from xiaoshen.answer import answer
+from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex
 from xiaoshen.retrieve import ClauseFilter
 from xiaoshen.review.application import Application
 from xiaoshen.review.checks import Authority, PolicyCheck, approval_authority, run_checks
 from xiaoshen.review.ratios import Figure, compute_figures
-from xiaoshen.review.rules import load_rules, verify_rules
+from xiaoshen.review.rules import load_rulebook, verify_rules
 from xiaoshen.settings import PROJECT_ROOT, Settings
 from xiaoshen.types import Citation
 
@@ -67,10 +68,13 @@ def draft_note(app: Application, *, index: ClauseIndex, settings: Settings, rule
                backend: str | None = None) -> ReviewNote:
     """Compute, check, retrieve and compose the draft note for one application."""
     figures = compute_figures(app, settings.review.fx_to_usd)
-    statuses = verify_rules(load_rules(rules_path), index)
+    rulebook = load_rulebook(rules_path)
+    if rulebook.authority is None:
+        raise XiaoshenError(f"{rules_path} has no authority matrix", "add the 'authority' section")
+    statuses = verify_rules(rulebook.rules, index)
     checks = run_checks(app, figures, statuses)
     exposure = next((f.value for f in figures if f.key == "exposure_after"), None)
-    authority = approval_authority(app, exposure, checks, rules_path)
+    authority = approval_authority(app, exposure, checks, rulebook.authority)
 
     citations: list[Citation] = []
 

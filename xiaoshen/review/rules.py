@@ -47,6 +47,24 @@ class PolicyRule(BaseModel):
     exception: ExceptionRoute | None = None
 
 
+class AuthorityMatrix(BaseModel):
+    """The approval authority matrix: per grade band, the highest group exposure (USD) each level may approve."""
+
+    model_config = ConfigDict(extra="forbid")
+    clause: ClauseRef
+    levels: list[str]
+    grades: dict[str, list[Decimal | None]] = Field(description="'1-4' -> one cap per level; null = not authorised.")
+    exception_clause: ClauseRef
+
+
+class Rulebook(BaseModel):
+    """Everything in the rules file, read and validated once."""
+
+    model_config = ConfigDict(extra="forbid")
+    rules: list[PolicyRule] = Field(default_factory=list)
+    authority: AuthorityMatrix | None = None
+
+
 class RuleStatus(BaseModel):
     rule: PolicyRule
     status: Literal["verified", "drifted"]
@@ -54,16 +72,20 @@ class RuleStatus(BaseModel):
     clause: Clause | None = Field(default=None, description="The current clause the rule was checked against.")
 
 
-def load_rules(path: Path) -> list[PolicyRule]:
+def load_rulebook(path: Path) -> Rulebook:
     """Read the rules file; a malformed rule is an error naming the rule and the field."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return [PolicyRule.model_validate(rule) for rule in raw.get("rules", [])]
+        return Rulebook.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
     except (OSError, yaml.YAMLError) as exc:
         raise XiaoshenError(f"Cannot read the policy rules {path}: {exc}") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         raise XiaoshenError(f"{path}: invalid rule: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+
+
+def load_rules(path: Path) -> list[PolicyRule]:
+    """Just the limit rules of the rules file."""
+    return load_rulebook(path).rules
 
 
 def _normalise(text: str) -> str:
