@@ -170,7 +170,7 @@ def ask(
     question: Annotated[str | None, typer.Argument(help="A policy question, in English or Chinese.")] = None,
     index: IndexOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
-    backend: Annotated[str | None, typer.Option("--backend", help="extractive (default), openai, llama-cpp.")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="extractive (default) or openai.")] = None,
     questions: Annotated[Path | None, typer.Option("--questions", help="File with one question per line; "
                                                    "prints one JSON result per line.")] = None,
     filters: Annotated[list[str] | None, typer.Option("--filter", help="KEY=VALUE, as for search.")] = None,

@@ -57,7 +57,7 @@ class RetrievalSettings(_Group):
 
 
 class AnswerSettings(_Group):
-    backend: str = Field(default="extractive", description="extractive (no LLM), openai, or llama-cpp.")
+    backend: str = Field(default="extractive", description="extractive (no LLM) or openai.")
     retrieve_k: int = Field(default=10, ge=1, description="Hits retrieved and reported with an answer.")
     context_k: int = Field(default=6, ge=1, description="Hits an answer may cite.")
     max_sentences: int = Field(default=3, ge=1)
@@ -87,7 +87,6 @@ class LLMSettings(_Group):
                               "better with fewer).")
     allow_decline: bool = Field(default=True, description="Let the model answer NOT_ADDRESSED; very small "
                                 "models over-use it, so they may be run without.")
-    gguf_path: Path | None = Field(default=None, description="For the llama-cpp backend: a local GGUF file.")
 
 
 class ReviewSettings(_Group):
