@@ -58,6 +58,21 @@ def no_network() -> Iterator[None]:
     socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_audit_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Tests write their audit entries to a log of their own, never to the project's var/audit.jsonl."""
+    import os
+
+    path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    previous = os.environ.get("XIAOSHEN_ACCESS__AUDIT_LOG")
+    os.environ["XIAOSHEN_ACCESS__AUDIT_LOG"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("XIAOSHEN_ACCESS__AUDIT_LOG", None)
+    else:
+        os.environ["XIAOSHEN_ACCESS__AUDIT_LOG"] = previous
+
+
 @pytest.fixture(scope="session")
 def embedding():  # type: ignore[no-untyped-def]
     """The real packaged embedding model, loaded once."""

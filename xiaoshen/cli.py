@@ -23,6 +23,9 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (embedded Chroma store).")]
+RoleOpt = Annotated[list[str] | None, typer.Option(
+    "--role", help="Read as a user with this role (repeatable): documents labelled for other roles are "
+    "never retrieved. Without it the CLI reads everything, as whoever holds the index files can.")]
 
 
 def _settings(index: Path | None) -> Settings:
@@ -44,6 +47,31 @@ def _print_failure(source: str, reason: str) -> None:
 def _fail(exc: XiaoshenError) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc}")
     return typer.Exit(exc.exit_code)
+
+
+def _audit(settings: Settings):  # type: ignore[no-untyped-def]
+    from xiaoshen.audit import open_audit_log
+
+    return open_audit_log(settings.access.audit_log)
+
+
+def _cli_user() -> str:
+    import getpass
+
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return "cli:unknown"
+
+
+def _reader_filter(filters: list[str] | None, roles: list[str] | None):  # type: ignore[no-untyped-def]
+    from xiaoshen.access import ROLES
+    from xiaoshen.retrieve import ClauseFilter
+
+    unknown = [r for r in roles or [] if r not in ROLES]
+    if unknown:
+        raise XiaoshenError(f"Unknown role(s) {', '.join(unknown)}", "roles are: " + ", ".join(ROLES))
+    return ClauseFilter.parse(filters or []).for_roles(roles or None)
 
 
 @app.command()
@@ -72,6 +100,14 @@ def ingest(
                 bar.advance(task)
 
             report = run_ingest(paths, index=clause_index, prune=prune, progress=advance)
+        changed = [o for o in report.outcomes if o.status in {"added", "updated", "removed", "failed"}]
+        if changed:
+            _audit(settings).append(
+                user=_cli_user(), action="ingest", subject=", ".join(str(p) for p in paths),
+                documents=sorted({f"{o.doc_id} v{o.version}" for o in changed if o.status in {"added", "updated"}}),
+                settings_hash=settings.fingerprint(),
+                details={status: [o.source for o in changed if o.status == status]
+                         for status in sorted({o.status for o in changed})})
     except XiaoshenError as exc:
         raise _fail(exc) from exc
     for outcome in report.outcomes:
@@ -100,9 +136,9 @@ def search(
                                                     "language=zh, status=current.")] = None,
     queries: Annotated[Path | None, typer.Option("--queries", help="File with one query per line; "
                                                  "prints one JSON result per line.")] = None,
+    roles: RoleOpt = None,
 ) -> None:
     """Search the policies: the best-matching clauses with document, section and page."""
-    from xiaoshen.retrieve import ClauseFilter
     from xiaoshen.retrieve import search as run_search
 
     if (query is None) == (queries is None):
@@ -110,7 +146,7 @@ def search(
         raise typer.Exit(2)
     try:
         settings = _settings(index)
-        clause_filter = ClauseFilter.parse(filters or [])
+        clause_filter = _reader_filter(filters, roles)
         clause_index = _open_index(settings)
         if queries is not None:
             for line in _input_lines(queries):
@@ -174,21 +210,23 @@ def ask(
     questions: Annotated[Path | None, typer.Option("--questions", help="File with one question per line; "
                                                    "prints one JSON result per line.")] = None,
     filters: Annotated[list[str] | None, typer.Option("--filter", help="KEY=VALUE, as for search.")] = None,
+    roles: RoleOpt = None,
 ) -> None:
     """Answer a policy question; every sentence cites the clause it rests on, or the answer abstains."""
     from xiaoshen.answer import answer
-    from xiaoshen.retrieve import ClauseFilter
 
     if (question is None) == (questions is None):
         err.print("error: give a QUESTION or --questions FILE (not both)")
         raise typer.Exit(2)
     try:
         settings = _settings(index)
-        clause_filter = ClauseFilter.parse(filters or [])
+        clause_filter = _reader_filter(filters, roles)
         clause_index = _open_index(settings)
+        audit = _audit(settings)
         if questions is not None:
             for line in _input_lines(questions):
                 result = answer(line, index=clause_index, settings=settings, backend=backend, filters=clause_filter)
+                _audit_answer(audit, _cli_user(), result)
                 print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
             return
         assert question is not None
@@ -201,6 +239,7 @@ def ask(
 
         result = answer(question, index=clause_index, settings=settings, backend=backend, filters=clause_filter,
                         on_token=stream)
+        _audit_answer(audit, _cli_user(), result)
     except XiaoshenError as exc:
         raise _fail(exc) from exc
     if as_json:
@@ -209,6 +248,12 @@ def ask(
     if streamed:
         out.print("\n[dim]— verified —[/dim]")
     _print_answer(result)
+
+
+def _audit_answer(audit, user: str, result) -> None:  # type: ignore[no-untyped-def]
+    from xiaoshen.audit import record_answer
+
+    record_answer(audit, user, result)
 
 
 def _print_answer(result) -> None:  # type: ignore[no-untyped-def]
@@ -352,6 +397,105 @@ def serve_app(
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     raise typer.Exit(subprocess.call(cmd, env=env))
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log: verify, show, export.")
+users_app = typer.Typer(no_args_is_help=True, help="Users of the web app: add, list.")
+app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+LogOpt = Annotated[Path | None, typer.Option("--log", help="Audit log file (default: settings access.audit_log).")]
+
+
+def _log(path: Path | None):  # type: ignore[no-untyped-def]
+    from xiaoshen.audit import open_audit_log
+
+    return open_audit_log(path) if path else _audit(load_settings())
+
+
+@audit_app.command("verify")
+def audit_verify(log: LogOpt = None) -> None:
+    """Check every entry's hash and link; exit 1 and name the lines if any was edited or deleted."""
+    try:
+        report = _log(log).verify()
+    except XiaoshenError as exc:
+        raise _fail(exc) from exc
+    for problem in report.problems:
+        err.print(f"[red]broken[/red]  {problem}", markup=True, highlight=False)
+    if report.ok:
+        out.print(f"audit log intact: {report.entries} entries, chain verified")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("show")
+def audit_show(
+    log: LogOpt = None,
+    user: Annotated[str | None, typer.Option("--user")] = None,
+    action: Annotated[str | None, typer.Option("--action")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="YYYY-MM-DD")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="YYYY-MM-DD")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Newest N entries.")] = 50,
+) -> None:
+    """Print the newest audit entries, filtered."""
+    from xiaoshen.audit import filter_entries
+
+    entries = filter_entries(_log(log).entries(), user=user, action=action, since=since, until=until)[-limit:]
+    table = Table("seq", "time", "user", "action", "subject", "documents", "grounded")
+    for e in entries:
+        table.add_row(str(e.seq), e.time, e.user, e.action, e.subject[:60], ", ".join(e.documents),
+                      "" if e.groundedness is None else f"{e.groundedness:.2f}")
+    out.print(table)
+
+
+@audit_app.command("export")
+def audit_export(
+    out_file: Annotated[Path, typer.Option("--out", help="File to write (.csv or .jsonl).")],
+    log: LogOpt = None,
+    user: Annotated[str | None, typer.Option("--user")] = None,
+    action: Annotated[str | None, typer.Option("--action")] = None,
+    since: Annotated[str | None, typer.Option("--since")] = None,
+    until: Annotated[str | None, typer.Option("--until")] = None,
+) -> None:
+    """Export audit entries as CSV or JSON lines (by the file's extension)."""
+    from xiaoshen.audit import filter_entries
+
+    audit = _log(log)
+    entries = filter_entries(audit.entries(), user=user, action=action, since=since, until=until)
+    fmt = "jsonl" if out_file.suffix.lower() in {".jsonl", ".json"} else "csv"
+    out_file.write_text(audit.export(entries, fmt), encoding="utf-8")
+    out.print(f"wrote {len(entries)} entries to {out_file}")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument()],
+    roles: Annotated[list[str], typer.Option("--role", help="officer, risk or admin (repeatable).")],
+    name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+    email: Annotated[str | None, typer.Option("--email", help="For OIDC sign-in.")] = None,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          envvar="XIAOSHEN_NEW_PASSWORD")] = "",
+) -> None:
+    """Add or replace a user in the users file (the password is stored as a bcrypt hash)."""
+    from xiaoshen.access import add_user
+
+    try:
+        settings = load_settings()
+        add_user(settings.access.users_file, username, name or username, roles, password, email)
+    except XiaoshenError as exc:
+        raise _fail(exc) from exc
+    out.print(f"saved {username} ({', '.join(roles)}) in {settings.access.users_file}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List the users who may sign in, with their roles."""
+    from xiaoshen.access import UserDirectory
+
+    try:
+        directory = UserDirectory.load(load_settings().access.users_file)
+    except XiaoshenError as exc:
+        raise _fail(exc) from exc
+    for user in directory.users.values():
+        out.print(f"{user.username:<16} {', '.join(user.roles):<16} {user.name}", markup=False)
 
 
 def main() -> None:

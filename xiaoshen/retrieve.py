@@ -30,6 +30,11 @@ class ClauseFilter(BaseModel):
     formats: list[str] = Field(default_factory=list)
     sections: list[str] = Field(default_factory=list)
     current_only: bool = False
+    roles: list[str] | None = Field(
+        default=None,
+        description="The reader's roles: only clauses open to everyone or to one of these roles. "
+        "None means unrestricted (a local operator who already holds the index files).",
+    )
 
     FIELDS: ClassVar[dict[str, str]] = {  # CLI key -> attribute
         "doc_id": "doc_ids", "language": "languages", "lang": "languages", "format": "formats",
@@ -61,18 +66,40 @@ class ClauseFilter(BaseModel):
             conditions.append(("status", ["current"]))
         return [(key, values) for key, values in conditions if values]
 
+    def for_roles(self, roles: list[str] | None) -> ClauseFilter:
+        """This filter, restricted to what a reader with `roles` may see."""
+        return self.model_copy(update={"roles": None if roles is None else sorted(set(roles))})
+
+    def _access_keys(self) -> list[str]:
+        # One boolean per role in the store's metadata (see index.clause_metadata): a clause is
+        # readable when it is public or carries any of the reader's roles.
+        return ["access_public", *(f"role_{role}" for role in self.roles or [])]
+
     def to_metadata_filters(self) -> MetadataFilters | None:
         """The same filter for the Chroma query, as LlamaIndex metadata filters."""
-        filters = [
+        filters: list[MetadataFilter | MetadataFilters] = [
             MetadataFilter(key=key, value=values[0], operator=FilterOperator.EQ) if len(values) == 1
             else MetadataFilter(key=key, value=values, operator=FilterOperator.IN)
             for key, values in self._conditions()
         ]
+        if self.roles is not None:
+            # model_construct: LlamaIndex's MetadataFilter does not validate booleans, yet Chroma stores
+            # and compares them natively, and the translation to a Chroma `where` passes the value through.
+            access = [MetadataFilter.model_construct(key=key, value=True, operator=FilterOperator.EQ)
+                      for key in self._access_keys()]
+            filters.append(access[0] if len(access) == 1
+                           else MetadataFilters(filters=access, condition=FilterCondition.OR))
         return MetadataFilters(filters=filters, condition=FilterCondition.AND) if filters else None
 
     def matches(self, metadata: dict[str, Any]) -> bool:
         """The same filter for the keyword index."""
+        if self.roles is not None and not any(metadata.get(key) is True for key in self._access_keys()):
+            return False
         return all(str(metadata.get(key)) in values for key, values in self._conditions())
+
+    def allows(self, clause: Clause) -> bool:
+        """Whether a reader under this filter may see `clause` (for lookups by id, not search)."""
+        return self.roles is None or not clause.access or bool(set(clause.access) & set(self.roles))
 
 
 def search(

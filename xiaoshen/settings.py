@@ -104,6 +104,17 @@ class AppSettings(_Group):
     port: int = 8501
 
 
+class AccessSettings(_Group):
+    """Who may sign in to the app, what they may read, and where their actions are recorded."""
+
+    users_file: Path = Field(default=PROJECT_ROOT / "config" / "users.toml",
+                             description="Users, bcrypt password hashes and roles (TOML).")
+    audit_log: Path = Field(default=PROJECT_ROOT / "var" / "audit.jsonl",
+                            description="Hash-chained audit log (JSON lines).")
+    oidc: bool = Field(default=False, description="Offer Streamlit's OIDC sign-in (st.login); needs [auth] in "
+                       ".streamlit/secrets.toml and Authlib. Roles still come from users_file, matched by e-mail.")
+
+
 class Settings(BaseSettings):
     """Everything configurable in Xiaoshen. Env: XIAOSHEN_INDEX_DIR, XIAOSHEN_RETRIEVAL__TOP_K, …"""
 
@@ -122,6 +133,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     app: AppSettings = Field(default_factory=AppSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
 
     @classmethod
     def settings_customise_sources(
