@@ -7,7 +7,6 @@ reported with a one-line reason and the index keeps what it had for that file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -16,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from ingest.clauses import split_clauses
-from ingest.readers import SUPPORTED_SUFFIXES, read_document
+from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, content_digest, read_document
 from xiaoshen.errors import DocumentError, XiaoshenError
 from xiaoshen.index import ClauseIndex
 
@@ -62,7 +61,8 @@ def discover(paths: Iterable[Path]) -> list[Path]:
         if path.is_dir():
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found.extend(Path(root) / f for f in sorted(files) if not f.startswith("."))
+                found.extend(Path(root) / f for f in sorted(files)
+                             if not f.startswith(".") and not f.endswith(SIDECAR_SUFFIX))
         else:
             found.append(path)
     return [p.resolve() if p.exists() else p for p in found]
@@ -110,7 +110,7 @@ def _ingest_file(path: Path, index: ClauseIndex, stored: dict[str, set[str]],
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise DocumentError(source, f"unsupported file type '{path.suffix or '(none)'}'",
                                 "supported: " + ", ".join(sorted(SUPPORTED_SUFFIXES)))
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = content_digest(path)
         if stored.get(source) == {digest}:
             return FileOutcome(source, "unchanged")
         document = read_document(path)

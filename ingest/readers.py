@@ -31,6 +31,39 @@ _META_LINE = re.compile(
     re.I | re.M,
 )
 _VERSION_IN_NAME = re.compile(r"[_\-\s]v(\d+(?:\.\d+)*)", re.I)
+# `policy.pdf.meta.yaml` beside a file adds or overrides its metadata (doc_id, title, version,
+# effective_date, status, language, access) for formats that cannot carry front matter.
+SIDECAR_SUFFIX = ".meta.yaml"
+_SIDECAR_KEYS = {"doc_id", "title", "version", "effective_date", "status", "language", "access"}
+
+
+def sidecar_path(path: Path) -> Path:
+    """Where the optional metadata sidecar of `path` lives."""
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def content_digest(path: Path) -> str:
+    """SHA-256 of the file and its sidecar: editing either (say, the access labels) re-ingests the file."""
+    digest = hashlib.sha256(path.read_bytes())
+    sidecar = sidecar_path(path)
+    if sidecar.exists():
+        digest.update(b"\0sidecar\0" + sidecar.read_bytes())
+    return digest.hexdigest()
+
+
+def _sidecar_meta(path: Path) -> Meta:
+    sidecar = sidecar_path(path)
+    if not sidecar.exists():
+        return {}
+    try:
+        meta = yaml.safe_load(sidecar.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise DocumentError(str(path), f"its metadata file {sidecar.name} is not valid YAML: {exc}") from exc
+    if not isinstance(meta, dict) or set(meta) - _SIDECAR_KEYS:
+        unknown = sorted(set(meta) - _SIDECAR_KEYS) if isinstance(meta, dict) else "not a mapping"
+        raise DocumentError(str(path), f"its metadata file {sidecar.name} has unknown keys: {unknown}",
+                            "allowed: " + ", ".join(sorted(_SIDECAR_KEYS)))
+    return meta
 
 
 def read_document(path: Path) -> PolicyDocument:
@@ -50,6 +83,7 @@ def read_document(path: Path) -> PolicyDocument:
     text, page_starts, meta = _READERS[kind](source, data)
     if not text.strip():
         raise DocumentError(source, "no text found", "a scanned PDF needs OCR before ingestion")
+    meta = {**meta, **_sidecar_meta(path)}
     return _build_document(path, kind, data, text, page_starts, meta)
 
 
@@ -357,7 +391,7 @@ def _build_document(path: Path, kind: str, data: bytes, text: str, page_starts: 
         access=[str(a) for a in access],  # type: ignore[union-attr]
         source=str(path),
         format=kind,
-        content_hash=hashlib.sha256(data).hexdigest(),
+        content_hash=content_digest(path),
         text=text,
         page_starts=page_starts,
     )

@@ -181,3 +181,21 @@ def test_a_second_file_claiming_the_same_version_is_refused(tmp_path: Path, inde
     [failure] = report.failed
     assert "TST-001 v1.0 is already ingested from" in failure.reason
     assert not any("99,000" in t for t in texts(index))
+
+
+def test_a_metadata_sidecar_labels_a_file_and_editing_it_reingests(tmp_path: Path, index: CountingIndex) -> None:
+    path = write(tmp_path / "p", "overdraft.md")
+    sidecar = path.with_name(path.name + ".meta.yaml")
+    sidecar.write_text("access: [risk]\ntitle: Restricted Overdraft Policy\n", encoding="utf-8")
+    report = ingest([tmp_path / "p"], index=index)
+    assert report.count("added") == 1 and not report.failed, "the sidecar itself is not a policy file"
+    [doc] = index.documents()
+    assert doc.access == ["risk"] and doc.title == "Restricted Overdraft Policy"
+
+    sidecar.write_text("access: []\n", encoding="utf-8")
+    assert ingest([tmp_path / "p"], index=index).count("updated") == 1
+    assert index.documents()[0].access == []
+
+    sidecar.write_text("acess: [risk]\n", encoding="utf-8")
+    [failure] = ingest([tmp_path / "p"], index=index).failed
+    assert "unknown keys" in failure.reason and "acess" in failure.reason
