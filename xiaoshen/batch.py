@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +15,16 @@ from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex
 from xiaoshen.review.application import Application, ApplicationError, load_application, load_applications_csv
 from xiaoshen.review.note import DEFAULT_RULES, ReviewNote, draft_note
-from xiaoshen.review.render import render_markdown
+from xiaoshen.review.portfolio import CSV_COLUMNS, PortfolioRow, csv_row, portfolio_row, render_summary_html
+from xiaoshen.review.render import render_docx, render_html, render_markdown
 from xiaoshen.settings import Settings
 
 APPLICATION_SUFFIXES = {".json", ".yaml", ".yml"}
 STATE_FILE = ".batch-state.json"
-SUMMARY_COLUMNS = ["id", "borrower", "product", "recommendation", "approval_authority", "failed_checks",
-                   "exceptions", "not_assessable", "dscr", "ltv", "dti", "note"]
+SUMMARY_COLUMNS = CSV_COLUMNS
+FORMATS = ("md", "docx", "html")
+RENDERERS: dict[str, Callable[[ReviewNote], str | bytes]] = {
+    "md": render_markdown, "html": render_html, "docx": render_docx}
 
 
 @dataclass
@@ -50,16 +53,34 @@ def collect(source: Path) -> list[Application | ApplicationError]:
     return items
 
 
-def _fingerprint(app: Application, index: ClauseIndex, settings: Settings, rules: Path) -> str:
-    """What a note depends on: the application, the index build (policies), the settings and the rules."""
+def parse_formats(value: str | Sequence[str]) -> list[str]:
+    """'md,docx' (or a list) -> ['md', 'docx']; an unknown format is an error naming it."""
+    names = [v.strip().lower() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown or not names:
+        raise XiaoshenError(f"unknown note format {', '.join(unknown) or '(none)'}", f"use {', '.join(FORMATS)}")
+    return list(dict.fromkeys(names))
+
+
+def _fingerprint(app: Application, index: ClauseIndex, settings: Settings, rules: Path, formats: list[str]) -> str:
+    """What a batch note depends on: the application, the index build (policies), the settings, the rules and
+    the formats asked for (asking for another format redoes the note)."""
     payload = json.dumps([app.model_dump(mode="json"), index.build_id, settings.fingerprint(),
-                          hashlib.sha256(rules.read_bytes()).hexdigest()], sort_keys=True)
+                          hashlib.sha256(rules.read_bytes()).hexdigest(), sorted(formats)], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def note_files(app_id: str, formats: Sequence[str]) -> dict[str, str]:
+    """Format -> file name of an application's note in the batch folder."""
+    return {fmt: f"{app_id}.{fmt}" for fmt in formats}
+
+
 def run_batch(source: Path, out_dir: Path, *, index: ClauseIndex, settings: Settings, workers: int = 1,
-              rules: Path = DEFAULT_RULES, progress: Callable[[str], None] | None = None) -> BatchReport:
-    """Draft a note per application into `out_dir`, with summary.csv and errors.csv beside them."""
+              rules: Path = DEFAULT_RULES, formats: Sequence[str] = ("md",),
+              progress: Callable[[str], None] | None = None) -> BatchReport:
+    """Draft a note per application into `out_dir` in each format, with summary.csv, summary.html and
+    errors.csv beside them."""
+    formats = parse_formats(formats)
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / STATE_FILE
     state: dict[str, dict[str, str]] = json.loads(state_path.read_text()) if state_path.exists() else {}
@@ -69,9 +90,11 @@ def run_batch(source: Path, out_dir: Path, *, index: ClauseIndex, settings: Sett
         if isinstance(item, ApplicationError):
             report.errors.append((item.source, str(item)))
             continue
-        digest = _fingerprint(item, index, settings, rules)
+        digest = _fingerprint(item, index, settings, rules, formats)
         previous = state.get(item.id)
-        if previous and previous.get("hash") == digest and (out_dir / f"{item.id}.md").exists():
+        files = note_files(item.id, formats).values()
+        if previous and previous.get("hash") == digest and "row" in previous and all(
+                (out_dir / name).exists() for name in files):
             report.skipped.append(item.id)
             if progress:
                 progress(item.id)
@@ -82,7 +105,13 @@ def run_batch(source: Path, out_dir: Path, *, index: ClauseIndex, settings: Sett
         app, digest = job
         try:
             note = draft_note(app, index=index, settings=settings, rules_path=rules)
-            (out_dir / f"{app.id}.md").write_text(render_markdown(note), encoding="utf-8")
+            for fmt, name in note_files(app.id, formats).items():
+                rendered = RENDERERS[fmt](note)
+                path = out_dir / name
+                if isinstance(rendered, bytes):
+                    path.write_bytes(rendered)
+                else:
+                    path.write_text(rendered, encoding="utf-8")
             return app.id, digest, note, ""
         except Exception as exc:  # one application's failure must not stop the others
             return app.id, digest, None, f"{type(exc).__name__}: {exc}"
@@ -97,26 +126,21 @@ def run_batch(source: Path, out_dir: Path, *, index: ClauseIndex, settings: Sett
                 state.pop(app_id, None)
                 continue
             report.written.append(app_id)
-            state[app_id] = {"hash": digest, "summary": json.dumps(_summary_row(note))}
+            state[app_id] = {"hash": digest, "row": portfolio_row(note, note_files(app_id, formats)).model_dump_json()}
     state_path.write_text(json.dumps(state, indent=1, sort_keys=True))
-    _write_csv(out_dir / "summary.csv", SUMMARY_COLUMNS,
-               [json.loads(v["summary"]) for _, v in sorted(state.items())])
+    rows = summary_rows(out_dir)
+    _write_csv(out_dir / "summary.csv", SUMMARY_COLUMNS, [csv_row(row) for row in rows])
+    (out_dir / "summary.html").write_text(render_summary_html(rows), encoding="utf-8")
     _write_csv(out_dir / "errors.csv", ["application", "reason"],
                [{"application": a, "reason": r} for a, r in report.errors])
     return report
 
 
-def _summary_row(note: ReviewNote) -> dict[str, str]:
-    figures = {f.key: f.display() for f in note.figures}
-    return {
-        "id": note.application_id, "borrower": note.borrower, "product": note.product,
-        "recommendation": note.recommendation, "approval_authority": note.authority.approver,
-        "failed_checks": "; ".join(c.rule_id for c in note.checks if c.result == "fail"),
-        "exceptions": "; ".join(c.rule_id for c in note.checks if c.result == "exception_needed"),
-        "not_assessable": "; ".join(c.rule_id for c in note.checks if c.result == "not_assessable"),
-        "dscr": figures.get("dscr", ""), "ltv": figures.get("ltv", ""), "dti": figures.get("dti", ""),
-        "note": f"{note.application_id}.md",
-    }
+def summary_rows(out_dir: Path) -> list[PortfolioRow]:
+    """The portfolio rows of every note drafted into a batch folder, by application id."""
+    state_path = out_dir / STATE_FILE
+    state: dict[str, dict[str, str]] = json.loads(state_path.read_text()) if state_path.exists() else {}
+    return [PortfolioRow.model_validate_json(v["row"]) for _, v in sorted(state.items()) if "row" in v]
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:

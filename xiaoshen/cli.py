@@ -360,13 +360,20 @@ def batch(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the notes, summary.csv and errors.csv.")],
     index: IndexOpt = None,
     workers: Annotated[int, typer.Option("--workers", help="Applications drafted in parallel.")] = 1,
+    formats: Annotated[str, typer.Option("--format", help="Note formats, comma-separated: md, docx, html.")] = "md",
 ) -> None:
     """Draft review notes for many applications; re-running skips the unchanged ones.
 
-    Exit status: 0 every application drafted (or unchanged); 1 some failed (see errors.csv).
+    Writes summary.csv and summary.html (charts of DSCR, LTV and DTI against their limits) beside the notes.
+    Exit status: 0 every application drafted (or unchanged); 1 some failed (see errors.csv); 2 usage error.
     """
-    from xiaoshen.batch import run_batch
+    from xiaoshen.batch import parse_formats, run_batch
 
+    try:
+        chosen = parse_formats(formats)
+    except XiaoshenError as exc:
+        err.print(f"error: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+        raise typer.Exit(2) from exc
     try:
         settings = _settings(index)
         clause_index = _open_index(settings)
@@ -374,13 +381,13 @@ def batch(
                       console=err, transient=True) as bar:
             task = bar.add_task("drafting", total=None)
             report = run_batch(source, out_dir, index=clause_index, settings=settings, workers=workers,
-                               progress=lambda app_id: bar.update(task, description=app_id, advance=1))
+                               formats=chosen, progress=lambda app_id: bar.update(task, description=app_id, advance=1))
     except XiaoshenError as exc:
         raise _fail(exc) from exc
     for source_name, reason in report.errors:
         _print_failure(source_name, reason)
     out.print(f"{len(report.written)} drafted, {len(report.skipped)} unchanged, {len(report.errors)} failed; "
-              f"notes, summary.csv and errors.csv in {out_dir}")
+              f"notes, summary.csv, summary.html and errors.csv in {out_dir}")
     raise typer.Exit(report.exit_code)
 
 
@@ -395,7 +402,9 @@ def serve_app(
         env["XIAOSHEN_INDEX_DIR"] = str(index.resolve())
     script = PROJECT_ROOT / "app" / "Home.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
-           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           # Static serving lets a citation open the source PDF at its page (app/static/sources).
+           "--server.enableStaticServing", "true"]
     raise typer.Exit(subprocess.call(cmd, env=env))
 
 

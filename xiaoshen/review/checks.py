@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from xiaoshen.review.application import Application
 from xiaoshen.review.ratios import Figure
-from xiaoshen.review.rules import AuthorityMatrix, ClauseRef, RuleStatus
+from xiaoshen.review.rules import AuthorityMatrix, ClauseRef, PolicyRule, Prohibition, Requirement, RuleStatus
 
 CheckResult = Literal["pass", "fail", "exception_needed", "not_assessable"]
 
@@ -28,6 +28,10 @@ class PolicyCheck(BaseModel):
     reason: str = ""
     rule_status: Literal["verified", "drifted"] = "verified"
     approver: str | None = Field(default=None, description="Who may approve the exception, if one is possible.")
+    metric: str = Field(default="", description="The figure key checked, e.g. 'ltv' (for charts).")
+    figure_value: Decimal | None = Field(default=None, description="The unrounded figure, for charts.")
+    limit_value: Decimal | None = Field(default=None, description="The limit in the figure's unit, for charts.")
+    exception_clause: ClauseRef | None = Field(default=None, description="The clause of the exception route.")
 
 
 def run_checks(app: Application, figures: list[Figure], statuses: list[RuleStatus]) -> list[PolicyCheck]:
@@ -36,7 +40,7 @@ def run_checks(app: Application, figures: list[Figure], statuses: list[RuleStatu
     checks = []
     for status in statuses:
         rule = status.rule
-        if app.request.product not in rule.products:
+        if not isinstance(rule, PolicyRule) or not rule.applies_to(app):
             continue
         figure = by_key.get(rule.metric)
         unit_figure = figure or Figure(key=rule.metric, label=rule.metric, value=None, unit="", formula="")
@@ -45,21 +49,66 @@ def run_checks(app: Application, figures: list[Figure], statuses: list[RuleStatu
         check = PolicyCheck(rule_id=rule.id, label=unit_figure.label, value=unit_figure.display(), limit=limit,
                             result="not_assessable", clause=rule.clause,
                             clause_label=status.clause.label if status.clause else f"{rule.clause.doc_id} §{rule.clause.section}",
-                            rule_status=status.status)
+                            rule_status=status.status, metric=rule.metric, limit_value=rule.value,
+                            figure_value=figure.value if figure else None)
         if figure is None or figure.value is None:
             check.reason = figure.note if figure else f"{rule.metric} does not apply to this application"
         elif _within(figure.value, rule.value, rule.limit):
             check.result = "pass"
-        elif rule.exception and _within(figure.value, rule.exception.bound, rule.limit):
+        elif rule.exception and (rule.exception.bound is None or _within(figure.value, rule.exception.bound, rule.limit)):
             check.result, check.approver = "exception_needed", rule.exception.approver
-            bound = unit_figure.model_copy(update={"value": rule.exception.bound}).display()
-            check.reason = f"outside the limit, within the exception {'ceiling' if rule.limit == 'max' else 'floor'} of {bound}"
+            check.exception_clause = rule.exception.clause
+            if rule.exception.bound is None:
+                check.reason = "outside the limit; approvable only as a policy exception"
+            else:
+                bound = unit_figure.model_copy(update={"value": rule.exception.bound}).display()
+                check.reason = (f"outside the limit, within the exception "
+                                f"{'ceiling' if rule.limit == 'max' else 'floor'} of {bound}")
         else:
             check.result = "fail"
         if status.status == "drifted":
             check.reason = f"{check.reason}; rule drifted: {status.reason}".lstrip("; ")
         checks.append(check)
     return checks
+
+
+def screen_prohibited(app: Application, statuses: list[RuleStatus]) -> PolicyCheck | None:
+    """One check for prohibited lending: fails when the purpose or industry names a prohibited activity."""
+    rules = [(s, s.rule) for s in statuses if isinstance(s.rule, Prohibition)]
+    if not rules:
+        return None
+    words = f"{app.request.purpose} {app.borrower.industry or ''}".lower()
+    named = [(s, rule, term) for s, rule in rules for term in rule.terms if term.lower() in words]
+    first_status, first = rules[0]
+    drifted = [s for s, _ in rules if s.status == "drifted"]
+    check = PolicyCheck(rule_id="prohibited-lending", label="Prohibited lending (purpose and industry screen)",
+                        value="none named", limit=f"none of {first.clause.doc_id} §{first.clause.section}",
+                        result="pass", clause=first.clause, metric="prohibited",
+                        clause_label=first_status.clause.label if first_status.clause else
+                        f"{first.clause.doc_id} §{first.clause.section}",
+                        rule_status="drifted" if drifted else "verified",
+                        reason="no prohibited activity named; the credit officer verifies the purpose")
+    if named:
+        _, rule, term = named[0]
+        check.result, check.value = "fail", f"'{term}' named"
+        check.reason = f"{rule.text} is prohibited lending, not open to exception ({rule.id})"
+    if drifted:
+        check.reason += "; rule drifted: " + "; ".join(s.reason for s in drifted)
+    return check
+
+
+def triggered_requirements(app: Application, figures: list[Figure],
+                           statuses: list[RuleStatus]) -> list[tuple[RuleStatus, Figure]]:
+    """Requirements whose threshold the application's figure exceeds (e.g. entrusted payment)."""
+    by_key = {f.key: f for f in figures}
+    found = []
+    for status in statuses:
+        rule = status.rule
+        if isinstance(rule, Requirement) and rule.applies_to(app):
+            figure = by_key.get(rule.metric)
+            if figure is not None and figure.value is not None and figure.value > rule.above:
+                found.append((status, figure))
+    return found
 
 
 def _within(value: Decimal, bound: Decimal, limit: str) -> bool:
@@ -93,7 +142,7 @@ def approval_authority(app: Application, exposure_usd: Decimal | None, checks: l
     exceptions = [c for c in checks if c.result == "exception_needed"]
     if exceptions:
         index = min(index + 1, len(levels) - 1)
-        if any(c.rule_id.endswith("ltv") for c in exceptions):
+        if any(c.metric == "ltv" for c in exceptions):
             index = max(index, levels.index("Chief Credit Officer"))
         reason += "; one level up for the policy exception(s): " + ", ".join(c.rule_id for c in exceptions)
     return Authority(approver=levels[index], reason=reason, clause=clause)

@@ -23,7 +23,7 @@ class Figure(BaseModel):
     key: str = Field(description="Stable name, e.g. 'dscr', 'ltv'.")
     label: str
     value: Decimal | None = Field(description="None when it cannot be computed (see note).")
-    unit: str = Field(description="'x', '%', 'USD', 'months', or a currency code.")
+    unit: str = Field(description="'x', '%', 'points', 'months', 'years', or a currency code.")
     formula: str
     inputs: dict[str, str] = Field(default_factory=dict)
     note: str = ""
@@ -38,8 +38,8 @@ class Figure(BaseModel):
             return f"{_round(self.value, 1)}%"
         if self.unit == "points":
             return str(_round(self.value, 0))
-        if self.unit == "months":
-            return f"{_round(self.value, 1)} months"
+        if self.unit in {"months", "years"}:
+            return f"{_round(self.value, 1)} {self.unit}"
         return f"{self.unit} {_round(self.value, 0):,}"
 
 
@@ -75,8 +75,12 @@ def new_loan_debt_service(app: Application) -> Figure:
                   unit=req.currency, formula=formula, inputs=inputs)
 
 
-def compute_figures(app: Application, fx_to_usd: dict[str, Decimal], as_of: date | None = None) -> list[Figure]:
-    """All the figures relevant to the application's product, in the order a note presents them."""
+def compute_figures(app: Application, fx_to_usd: dict[str, Decimal], as_of: date | None = None,
+                    haircuts: dict[str, Decimal] | None = None) -> list[Figure]:
+    """All the figures relevant to the application's product, in the order a note presents them; with
+    `haircuts` (collateral class -> percent) also the eligible collateral value."""
+    from xiaoshen.review.terms import term_figures  # terms builds on this module's Figure
+
     figures = [new_loan_debt_service(app)]
     product = app.request.product
     if product.startswith("cre_") or product == "mortgage":
@@ -90,7 +94,7 @@ def compute_figures(app: Application, fx_to_usd: dict[str, Decimal], as_of: date
     if product == "sme_working_capital":
         figures += _working_capital(app)
     figures += [_exposure_after(app, fx_to_usd), _valuation_age(app, as_of or app.as_of)]
-    return figures
+    return figures + term_figures(app, fx_to_usd, haircuts)
 
 
 def _property(app: Application) -> tuple[Decimal, Decimal]:

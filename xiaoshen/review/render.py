@@ -38,11 +38,12 @@ def render_markdown(note: ReviewNote) -> str:
     for c in note.checks:
         result = RESULT[c.result] + (" (rule drifted)" if c.rule_status == "drifted" else "")
         lines.append(f"| {_cell(c.label)} | {c.value} | {c.limit} | {result} | {_cell(c.clause_label)} |")
-    exceptions = [c for c in note.checks if c.result == "exception_needed"]
     lines += ["", "## 5 Exceptions and mitigants", ""]
-    lines += [f"- E{i}: {c.label} {c.value} against {c.limit}; approver: {c.approver} ({c.clause_label}). "
-              "Mitigants: to be documented by the credit officer." for i, c in enumerate(exceptions, start=1)]
-    lines += [] if exceptions else ["- None."]
+    for i, e in enumerate(note.exceptions, start=1):
+        lines.append(f"- **E{i}** " + _statement(e.requirement)[2:])
+        lines += ["  - Mitigant: " + _statement(m)[2:] for m in e.mitigants] or [
+            "  - Mitigant: none found in the application; the credit officer must document one or decline."]
+    lines += [] if note.exceptions else ["- None."]
     lines += ["", "## 6 Key risks", ""] + ([_statement(r) for r in note.risks] or ["- No limit is breached or near."])
     lines += ["", "## 7 Conditions and covenants", ""]
     lines += [_statement(c) for c in note.conditions] or ["- The policies retrieved state no specific conditions."]
@@ -77,7 +78,17 @@ def render_html(note: ReviewNote) -> str:
             out.append(f"<li>{prefix}{escape(s.text)} {escape(marks)}{flag}</li>")
         return "<ul>" + "".join(out) + "</ul>"
 
-    exceptions = [c for c in note.checks if c.result == "exception_needed"]
+    def exception_items() -> str:
+        if not note.exceptions:
+            return "<p>None.</p>"
+        out = []
+        for i, e in enumerate(note.exceptions, 1):
+            mitigants = e.mitigants or [NoteStatement(text="none found in the application; the credit officer must "
+                                                      "document one or decline.", kind="data")]
+            out.append(f"<h3>E{i}: {escape(e.label)}</h3>" + items([e.requirement], "")
+                       + "<p>Mitigants:</p>" + items(mitigants, ""))
+        return "".join(out)
+
     parts = [
         f"<h1>Credit review note — {escape(note.application_id)} (DRAFT)</h1>",
         f"<p class='disclaimer'>{escape(note.disclaimer)}</p>",
@@ -96,9 +107,7 @@ def render_html(note: ReviewNote) -> str:
             [c.label, c.value, c.limit, c.result.replace("_", " ") + (" (rule drifted)" if c.rule_status == "drifted" else ""),
              c.clause_label] for c in note.checks]),
         "<h2>5 Exceptions and mitigants</h2>",
-        rows(["exception", "value", "limit", "approver", "clause"],
-             [[f"E{i}", c.value, c.limit, c.approver or "", c.clause_label] for i, c in enumerate(exceptions, 1)])
-        if exceptions else "<p>None.</p>",
+        exception_items(),
         "<h2>6 Key risks</h2>", items(note.risks, "No limit is breached or near."),
         "<h2>7 Conditions and covenants</h2>",
         items(note.conditions, "The policies retrieved state no specific conditions."),
@@ -156,9 +165,12 @@ def render_docx(note: ReviewNote) -> bytes:
     table(["check", "value", "limit", "result", "clause"],
           [[c.label, c.value, c.limit, c.result.replace("_", " "), c.clause_label] for c in note.checks])
     document.add_heading("5 Exceptions and mitigants", level=1)
-    exceptions = [c for c in note.checks if c.result == "exception_needed"]
-    statements([NoteStatement(text=f"E{i}: {c.label} {c.value} against {c.limit}; approver {c.approver} "
-                              f"({c.clause_label}).", kind="data") for i, c in enumerate(exceptions, 1)], "None.")
+    if not note.exceptions:
+        statements([], "None.")
+    for i, e in enumerate(note.exceptions, 1):
+        statements([e.requirement.model_copy(update={"text": f"E{i}: {e.requirement.text}"})], "")
+        statements([m.model_copy(update={"text": f"Mitigant: {m.text}"}) for m in e.mitigants],
+                   "Mitigant: none found in the application; the credit officer must document one or decline.")
     document.add_heading("6 Key risks", level=1)
     statements(note.risks, "No limit is breached or near.")
     document.add_heading("7 Conditions and covenants", level=1)

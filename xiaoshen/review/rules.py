@@ -8,15 +8,17 @@ version of its document has the clause and the clause still prints the threshold
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex
+from xiaoshen.review.application import Application
 from xiaoshen.types import Clause
 
 
@@ -28,23 +30,74 @@ class ClauseRef(BaseModel):
 
 class ExceptionRoute(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    bound: Decimal = Field(description="How far an exception may go: a ceiling for a max limit, a floor for a min.")
+    bound: Decimal | None = Field(default=None, description="How far an exception may go: a ceiling for a max "
+                                  "limit, a floor for a min; None when the clause sets no bound.")
     approver: str
     clause: ClauseRef
 
 
-class PolicyRule(BaseModel):
-    """One limit: which products, which figure, max or min, the value, and the clause that sets it."""
+class ClauseRule(BaseModel):
+    """Anything the rules file states on a clause's authority: verified by finding `text` in that clause."""
 
     model_config = ConfigDict(extra="forbid")
     id: str
+    text: str = Field(description="The threshold or words as the clause prints them, e.g. '75%'.")
+    clause: ClauseRef
+
+
+class PolicyRule(ClauseRule):
+    """One limit: which products (and terms), which figure, max or min, the value, and the clause that sets it."""
+
     products: list[str]
     metric: str
     limit: Literal["max", "min"]
     value: Decimal
-    text: str = Field(description="The threshold as the clause prints it, e.g. '75%'.")
-    clause: ClauseRef
     exception: ExceptionRoute | None = None
+    repayment: list[str] | None = Field(default=None, description="Only for these repayment types.")
+    currencies: list[str] | None = Field(default=None, description="Only for loans in these currencies.")
+    occupancy: list[str] | None = Field(default=None, description="Only for mortgages of these occupancy types.")
+
+    def applies_to(self, app: Application) -> bool:
+        req = app.request
+        return (req.product in self.products and (self.repayment is None or req.repayment in self.repayment)
+                and (self.currencies is None or req.currency in self.currencies)
+                and (self.occupancy is None or req.occupancy in self.occupancy))
+
+
+class Prohibition(ClauseRule):
+    """Prohibited lending: the activity is named when one of `terms` appears in the purpose or industry."""
+
+    terms: list[str] = Field(min_length=1, description="Lower-case words that name the activity (EN or ZH).")
+
+
+class Requirement(ClauseRule):
+    """A condition the policy imposes when a figure exceeds a threshold (e.g. entrusted payment)."""
+
+    products: list[str]
+    metric: str
+    above: Decimal
+    currencies: list[str] | None = None
+    condition: str = Field(description="What must then be done, in the clause's words.")
+
+    def applies_to(self, app: Application) -> bool:
+        return app.request.product in self.products and (
+            self.currencies is None or app.request.currency in self.currencies)
+
+
+class Haircut(ClauseRule):
+    """The collateral haircut of one class: eligible value = market value × (1 − pct / 100)."""
+
+    collateral: str
+    pct: Decimal
+
+
+class ExceptionClauses(BaseModel):
+    """Where the policies say how an exception is presented: the manual's mitigant rule and each product's."""
+
+    model_config = ConfigDict(extra="forbid")
+    mitigant: ClauseRef
+    by_product: dict[str, ClauseRef]
+    guarantee: ClauseRef = Field(description="The guarantor test a guarantee must meet to count as a mitigant.")
 
 
 class AuthorityMatrix(BaseModel):
@@ -62,11 +115,22 @@ class Rulebook(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     rules: list[PolicyRule] = Field(default_factory=list)
+    prohibitions: list[Prohibition] = Field(default_factory=list)
+    requirements: list[Requirement] = Field(default_factory=list)
+    haircuts: list[Haircut] = Field(default_factory=list)
+    exceptions: ExceptionClauses | None = None
     authority: AuthorityMatrix | None = None
+
+    def all_rules(self) -> list[ClauseRule]:
+        """Every clause-backed rule, for verification against the index."""
+        return [*self.rules, *self.prohibitions, *self.requirements, *self.haircuts]
+
+    def haircut_pct(self) -> dict[str, Decimal]:
+        return {h.collateral: h.pct for h in self.haircuts}
 
 
 class RuleStatus(BaseModel):
-    rule: PolicyRule
+    rule: SerializeAsAny[ClauseRule]
     status: Literal["verified", "drifted"]
     reason: str = ""
     clause: Clause | None = Field(default=None, description="The current clause the rule was checked against.")
@@ -92,17 +156,33 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def verify_rules(rules: list[PolicyRule], index: ClauseIndex) -> list[RuleStatus]:
+def current_clauses(index: ClauseIndex) -> dict[tuple[str, str], list[Clause]]:
+    """Current clauses by (doc id, section), parts in order: what rules and citations are resolved against."""
+    found: dict[tuple[str, str], list[Clause]] = {}
+    for clause in index.keyword_index().clauses:
+        if clause.status == "current":
+            found.setdefault((clause.doc_id, clause.section), []).append(clause)
+    return {key: sorted(parts, key=lambda c: c.part) for key, parts in found.items()}
+
+
+def find_clause(index: ClauseIndex | dict[tuple[str, str], list[Clause]], ref: ClauseRef) -> Clause | None:
+    """The current clause a reference names (its first part), or None if the current version lacks it."""
+    clauses = current_clauses(index) if isinstance(index, ClauseIndex) else index
+    parts = clauses.get((ref.doc_id, ref.section))
+    return parts[0] if parts else None
+
+
+def verify_rules(rules: Sequence[ClauseRule], index: ClauseIndex) -> list[RuleStatus]:
     """Check each rule against the current version of its clause in the index."""
-    current = [c for c in index.keyword_index().clauses if c.status == "current"]
+    current = current_clauses(index)
     statuses = []
     for rule in rules:
-        clauses = [c for c in current if c.doc_id == rule.clause.doc_id and c.section == rule.clause.section]
+        clauses = current.get((rule.clause.doc_id, rule.clause.section))
         if not clauses:
             statuses.append(RuleStatus(rule=rule, status="drifted", reason=(
                 f"{rule.clause.doc_id} clause {rule.clause.section} is not in the current version")))
             continue
-        text = " ".join(c.text for c in sorted(clauses, key=lambda c: c.part))
+        text = " ".join(c.text for c in clauses)
         if _normalise(rule.text) in _normalise(text):
             statuses.append(RuleStatus(rule=rule, status="verified", clause=clauses[0]))
         else:

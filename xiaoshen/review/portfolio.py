@@ -1,0 +1,143 @@
+"""The portfolio view of a batch: one row per application and charts of key ratios against their limits.
+
+Pure functions of the review notes, shared by `xiaoshen batch` (summary.csv, summary.html) and the app's Batch
+page. Charts are inline SVG built here, so a summary opens offline with no script; all text is escaped.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from pydantic import BaseModel, Field
+
+from xiaoshen.review.note import ReviewNote
+
+CHART_METRICS = {"dscr": "DSCR", "ltv": "LTV", "dti": "DTI"}
+CSV_COLUMNS = ["id", "borrower", "product", "recommendation", "approval_authority", "failed_checks",
+               "exceptions", "not_assessable", "dscr", "ltv", "dti", "note"]
+RECOMMENDATION = {"approve": "Approve", "approve_with_conditions": "Approve with conditions", "decline": "Decline"}
+
+
+class RatioPoint(BaseModel):
+    """One application's figure and the binding policy limit on it."""
+
+    value: float
+    limit: float
+    limit_kind: str = Field(description="'max' or 'min'.")
+    shown: str = Field(description="The value as the note displays it, e.g. '78.0%'.")
+    shown_limit: str = Field(description="e.g. '≤ 75.0%'.")
+    within: bool
+
+
+class PortfolioRow(BaseModel):
+    """One application in the portfolio summary."""
+
+    id: str
+    borrower: str
+    product: str
+    recommendation: str
+    approval_authority: str
+    failed_checks: list[str] = Field(default_factory=list)
+    exceptions: list[str] = Field(default_factory=list)
+    not_assessable: list[str] = Field(default_factory=list)
+    ratios: dict[str, str] = Field(default_factory=dict, description="dscr/ltv/dti as displayed in the note.")
+    points: dict[str, RatioPoint] = Field(default_factory=dict, description="Chart points: metric -> point.")
+    notes: dict[str, str] = Field(default_factory=dict, description="Format -> note file name.")
+
+
+def portfolio_row(note: ReviewNote, notes: dict[str, str] | None = None) -> PortfolioRow:
+    """The summary row of one note; `notes` maps each format written to its file name."""
+    figures = {f.key: f.display() for f in note.figures if f.key in CHART_METRICS}
+    points = {}
+    for metric in CHART_METRICS:
+        checks = [c for c in note.checks if c.metric == metric and c.figure_value is not None
+                  and c.limit_value is not None]
+        if not checks:
+            continue
+        # Several limits may apply (a mortgage's 80% ceiling and its occupancy limit): chart the strictest.
+        kind = "max" if checks[0].limit.startswith("≤") else "min"
+        binding = min(checks, key=lambda c: c.limit_value) if kind == "max" else max(checks, key=lambda c: c.limit_value)
+        value, limit = binding.figure_value, binding.limit_value
+        assert value is not None and limit is not None
+        points[metric] = RatioPoint(value=float(value), limit=float(limit), limit_kind=kind, shown=binding.value,
+                                    shown_limit=binding.limit, within=value <= limit if kind == "max" else value >= limit)
+    return PortfolioRow(
+        id=note.application_id, borrower=note.borrower, product=note.product, recommendation=note.recommendation,
+        approval_authority=note.authority.approver,
+        failed_checks=[c.rule_id for c in note.checks if c.result == "fail"],
+        exceptions=[c.rule_id for c in note.checks if c.result == "exception_needed"],
+        not_assessable=[c.rule_id for c in note.checks if c.result == "not_assessable"],
+        ratios=figures, points=points, notes=notes or {})
+
+
+def csv_row(row: PortfolioRow) -> dict[str, str]:
+    """The row as summary.csv writes it (lists joined by '; ')."""
+    return {"id": row.id, "borrower": row.borrower, "product": row.product, "recommendation": row.recommendation,
+            "approval_authority": row.approval_authority, "failed_checks": "; ".join(row.failed_checks),
+            "exceptions": "; ".join(row.exceptions), "not_assessable": "; ".join(row.not_assessable),
+            **{m: row.ratios.get(m, "") for m in CHART_METRICS}, "note": "; ".join(row.notes.values())}
+
+
+def ratio_chart_svg(rows: list[PortfolioRow], metric: str, *, width: int = 640) -> str:
+    """A horizontal bar per application for `metric`, with a tick at its own policy limit; '' if none has it."""
+    points = [(r.id, r.points[metric]) for r in rows if metric in r.points]
+    if not points:
+        return ""
+    bar, label_w, value_w = 18, 80, 70
+    plot_w = width - label_w - value_w
+    # Cap the axis at 3× the largest limit so one very strong DSCR does not flatten every other bar.
+    top = max(p.limit for _, p in points) * 3
+    scale_max = min(max(max(p.value, p.limit) for _, p in points), top) * 1.05 or 1.0
+    height = bar * len(points) + 30
+
+    def x(value: float) -> float:
+        return label_w + max(0.0, min(value, scale_max)) / scale_max * plot_w
+
+    name = CHART_METRICS.get(metric, metric)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="{escape(name)} against policy limits" font-family="sans-serif" font-size="11">',
+             f'<text x="{label_w}" y="12" font-weight="bold">{escape(name)} against policy limits '
+             '(bar: value; black tick: limit; red: outside the limit)</text>']
+    for i, (app_id, p) in enumerate(points):
+        y = 20 + i * bar
+        colour = "#3a7d44" if p.within else "#c0392b"
+        tip = f"{app_id}: {name} {p.shown}, limit {p.shown_limit}"
+        parts += [f'<g><title>{escape(tip)}</title>',
+                  f'<text x="{label_w - 4}" y="{y + 12}" text-anchor="end">{escape(app_id)}</text>',
+                  f'<rect x="{label_w}" y="{y + 3}" width="{x(p.value) - label_w:.1f}" height="{bar - 6}" '
+                  f'fill="{colour}"/>',
+                  f'<line x1="{x(p.limit):.1f}" x2="{x(p.limit):.1f}" y1="{y}" y2="{y + bar}" stroke="#000" '
+                  'stroke-width="2"/>',
+                  f'<text x="{width - value_w + 4}" y="{y + 12}">{escape(p.shown)}</text></g>']
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_summary_html(rows: list[PortfolioRow], title: str = "Portfolio summary of draft review notes") -> str:
+    """summary.html: the table (recommendation, failed checks, exceptions, key ratios, links) and the charts."""
+    def cell(text: str) -> str:
+        return f"<td>{escape(text)}</td>"
+
+    def links(row: PortfolioRow) -> str:
+        return " ".join(f'<a href="{escape(name, quote=True)}">{escape(fmt)}</a>' for fmt, name in row.notes.items())
+
+    counts = {k: sum(r.recommendation == k for r in rows) for k in RECOMMENDATION}
+    head = "".join(f"<th>{escape(h)}</th>" for h in ["application", "borrower", "product", "draft recommendation",
+                                                     "approval authority", "failed checks", "exceptions",
+                                                     "not assessable", "DSCR", "LTV", "DTI", "note"])
+    body = "".join(
+        f"<tr class='{escape(r.recommendation)}'>" + cell(r.id) + cell(r.borrower) + cell(r.product)
+        + cell(RECOMMENDATION.get(r.recommendation, r.recommendation)) + cell(r.approval_authority)
+        + cell(", ".join(r.failed_checks)) + cell(", ".join(r.exceptions)) + cell(", ".join(r.not_assessable))
+        + "".join(cell(r.ratios.get(m, "")) for m in CHART_METRICS) + f"<td>{links(r)}</td></tr>" for r in rows)
+    charts = "".join(f"<figure>{svg}</figure>" for svg in (ratio_chart_svg(rows, m) for m in CHART_METRICS) if svg)
+    tally = ", ".join(f"{n} {RECOMMENDATION[k].lower()}" for k, n in counts.items())
+    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;"
+             "padding:.2em .4em;font-size:.9em}tr.decline td{background:#fbe9e7}"
+             "tr.approve_with_conditions td{background:#fff8e1}.disclaimer{background:#fff4d6;padding:.5em}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title><style>{style}</style>"
+            f"</head><body><h1>{escape(title)}</h1><p class='disclaimer'>Drafts for the credit officer, not credit "
+            f"decisions: the approval authority named in each note decides.</p><p>{len(rows)} applications: "
+            f"{escape(tally)}.</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            f"<h2>Key ratios against policy limits</h2>{charts}</body></html>")
+
