@@ -62,3 +62,40 @@ def test_csv_input_and_cli_exit_status(sample_index: ClauseIndex, tmp_path: Path
                                 env=env)
     assert result.exit_code == 1, result.output
     assert "1 drafted" in result.output and "row 3" in result.output
+
+
+def test_notes_in_every_requested_format_and_a_new_format_redoes_the_note(sample_index: ClauseIndex,
+                                                                          tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, ["APP-002", "APP-041"], [])
+    out = tmp_path / "out"
+    run_batch(folder, out, index=sample_index, settings=sample_index.settings, formats=["md"])
+    report = run_batch(folder, out, index=sample_index, settings=sample_index.settings, formats="md,docx,html")
+    assert sorted(report.written) == ["APP-002", "APP-041"], "asking for more formats redoes the notes"
+    for name in ("APP-002.md", "APP-002.docx", "APP-002.html"):
+        assert (out / name).stat().st_size > 0
+    (out / "APP-041.docx").unlink()
+    again = run_batch(folder, out, index=sample_index, settings=sample_index.settings, formats=["md", "docx", "html"])
+    assert again.written == ["APP-041"] and again.skipped == ["APP-002"], "a missing file redoes its note"
+    summary = {r["id"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert summary["APP-002"]["note"] == "APP-002.md; APP-002.docx; APP-002.html"
+
+
+def test_summary_html_links_every_note_and_charts_ratios_offline(sample_index: ClauseIndex, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, ["APP-002", "APP-006", "APP-031", "APP-034"], [])
+    out = tmp_path / "out"
+    run_batch(folder, out, index=sample_index, settings=sample_index.settings, formats="md,html")
+    page = (out / "summary.html").read_text(encoding="utf-8")
+    for app_id in ("APP-002", "APP-006", "APP-031", "APP-034"):
+        assert f'href="{app_id}.md"' in page and f'href="{app_id}.html"' in page
+    assert page.count("<svg") == 3, "DSCR, LTV and DTI charts"
+    assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in page
+    assert "cre-oo-ltv" in page and "Decline" in page
+
+
+def test_an_unknown_format_is_a_usage_error(sample_index: ClauseIndex, tmp_path: Path) -> None:
+    env = {"XIAOSHEN_INDEX_DIR": str(sample_index.settings.index_dir),
+           "XIAOSHEN_CACHE_DIR": str(sample_index.settings.keyword_cache_dir)}
+    result = CliRunner().invoke(cli, ["batch", str(APPS), "--out", str(tmp_path / "o"), "--format", "md,pdf"],
+                                env=env)
+    assert result.exit_code == 2 and "pdf" in result.output

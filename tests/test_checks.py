@@ -10,7 +10,7 @@ from xiaoshen.index import ClauseIndex
 from xiaoshen.review.application import load_application
 from xiaoshen.review.checks import approval_authority, run_checks
 from xiaoshen.review.ratios import compute_figures
-from xiaoshen.review.rules import load_rulebook, load_rules, verify_rules
+from xiaoshen.review.rules import load_rulebook, verify_rules
 
 RULES = ROOT / "data" / "policy_rules.yaml"
 AUTHORITY = load_rulebook(RULES).authority
@@ -19,7 +19,7 @@ APPS = ROOT / "data" / "sample_applications"
 
 @pytest.fixture(scope="module")
 def statuses(sample_index: ClauseIndex):  # type: ignore[no-untyped-def]
-    return verify_rules(load_rules(RULES), sample_index)
+    return verify_rules(load_rulebook(RULES).all_rules(), sample_index)
 
 
 def review(name: str, statuses):  # type: ignore[no-untyped-def]
@@ -88,3 +88,74 @@ def test_mortgage_score_640_is_an_exception_for_the_retail_credit_manager_570_is
     assert (checks["mtg-score"].result, checks["mtg-score"].approver) == ("exception_needed", "Retail Credit Manager")
     _, checks, _ = review("APP-033", statuses)
     assert checks["mtg-score"].result == "fail"
+
+
+def test_age_at_maturity_above_70_fails_the_retail_limit(statuses) -> None:  # type: ignore[no-untyped-def]
+    _, checks, _ = review("APP-037", statuses)
+    age = checks["mtg-age-at-maturity"]
+    assert (age.result, age.value, age.limit) == ("fail", "77.0 years", "≤ 70.0 years")
+    assert age.clause_label.startswith("NCB-RET-004 v4.0 §3.4.2")
+
+
+def test_loan_terms_are_checked_against_the_product_standards(statuses) -> None:  # type: ignore[no-untyped-def]
+    _, checks, _ = review("APP-001", statuses)
+    assert {rule: checks[rule].result for rule in ("cre-tenor", "cre-amortisation", "cre-balloon")} == {
+        "cre-tenor": "pass", "cre-amortisation": "pass", "cre-balloon": "pass"}
+    _, checks, _ = review("APP-042", statuses)
+    assert checks["consumer-amount"].result == "fail" and checks["consumer-tenor"].result == "pass"
+    _, checks, _ = review("APP-023", statuses)
+    assert checks["sme-revolving-availability"].result == "pass" and "sme-tenor" not in checks
+
+
+def test_sme_eligibility_revenue_in_its_own_currency_and_years_trading(statuses) -> None:  # type: ignore[no-untyped-def]
+    assert review("APP-025", statuses)[1]["sme-revenue"].result == "fail"
+    _, checks, _ = review("APP-024", statuses)
+    assert checks["sme-revenue-cny"].result == "pass" and "sme-revenue" not in checks, "RMB threshold for RMB"
+    assert review("APP-029", statuses)[1]["sme-trading-years"].result == "fail"
+
+
+def test_prohibited_lending_is_screened_from_the_purpose_and_is_never_an_exception(statuses) -> None:  # type: ignore[no-untyped-def]
+    from xiaoshen.review.checks import screen_prohibited
+
+    crypto = screen_prohibited(load_application(next(APPS.glob("APP-019*"))), statuses)
+    assert crypto is not None and crypto.result == "fail" and crypto.approver is None
+    assert crypto.clause_label.startswith("NCB-CPM-001 v5.0 §6.1")
+    land = screen_prohibited(load_application(next(APPS.glob("APP-015*"))), statuses)
+    assert land is not None and land.result == "fail" and "land banking" in land.reason
+    clean = screen_prohibited(load_application(next(APPS.glob("APP-014*"))), statuses)
+    assert clean is not None and clean.result == "pass"
+
+
+def test_second_home_ltv_above_70_is_an_exception_for_the_chief_credit_officer(statuses) -> None:  # type: ignore[no-untyped-def]
+    _, checks, authority = review("APP-036", statuses)
+    ltv = checks["mtg-ltv-second-home"]
+    assert (ltv.result, ltv.approver, ltv.limit) == ("exception_needed", "Chief Credit Officer", "≤ 70.0%")
+    assert checks["mtg-ltv"].result == "pass" and "mtg-ltv-buy-to-let" not in checks
+    assert authority.approver in {"Chief Credit Officer", "Credit Committee", "Board Credit Committee"}
+
+
+def test_an_sme_covenant_miss_at_origination_is_an_exception_not_a_decline(statuses) -> None:  # type: ignore[no-untyped-def]
+    _, checks, _ = review("APP-017", statuses)
+    assert checks["sme-leverage"].result == "exception_needed"
+    assert checks["sme-leverage"].exception_clause is not None
+    assert checks["sme-leverage"].exception_clause.section == "7.3"
+
+
+def test_entrusted_payment_is_required_above_the_threshold_in_the_payment_currency(statuses) -> None:  # type: ignore[no-untyped-def]
+    from xiaoshen.review.checks import triggered_requirements
+
+    def required(name: str) -> set[str]:
+        app = load_application(next(APPS.glob(f"{name}*")))
+        return {s.rule.id for s, _ in triggered_requirements(app, compute_figures(app, sample_fx()), statuses)}
+
+    assert "sme-entrusted-payment" in required("APP-023")  # USD 720,000 > USD 500,000
+    assert "sme-entrusted-payment-cny" in required("APP-024")  # RMB 3,600,000 > RMB 3,000,000
+    assert not required("APP-016") & {"sme-entrusted-payment", "sme-entrusted-payment-cny"}  # USD 420,000
+
+
+def test_a_hotel_needs_dscr_of_1_50_and_every_income_loan_passes_the_rate_stress(statuses) -> None:  # type: ignore[no-untyped-def]
+    _, checks, _ = review("APP-008", statuses)
+    assert (checks["cre-hotel-dscr"].result, checks["cre-inv-dscr"].result) == ("fail", "pass")
+    assert checks["cre-stress-dscr"].clause_label.startswith("NCB-CRE-002 v3.0 §5.9")
+    _, checks, _ = review("APP-006", statuses)
+    assert checks["cre-stress-dscr"].result == "fail" and "cre-hotel-dscr" not in checks

@@ -8,7 +8,15 @@ from pathlib import Path
 from ingest.pipeline import ingest
 from tests.conftest import ROOT, SAMPLE_POLICIES, make_settings
 from xiaoshen.index import ClauseIndex
-from xiaoshen.review.rules import load_rules, verify_rules
+from xiaoshen.review.rules import (
+    Haircut,
+    PolicyRule,
+    Prohibition,
+    Requirement,
+    load_rulebook,
+    load_rules,
+    verify_rules,
+)
 
 RULES = ROOT / "data" / "policy_rules.yaml"
 
@@ -18,6 +26,15 @@ def test_every_rule_is_verified_against_the_sample_policies(sample_index: Clause
     assert len(statuses) >= 15
     assert [s.rule.id for s in statuses if s.status != "verified"] == []
     assert all(s.clause is not None and s.clause.status == "current" for s in statuses)
+
+
+def test_prohibitions_requirements_and_haircuts_are_verified_like_limits(sample_index: ClauseIndex) -> None:
+    rulebook = load_rulebook(RULES)
+    statuses = verify_rules(rulebook.all_rules(), sample_index)
+    assert [s.rule.id for s in statuses if s.status != "verified"] == []
+    kinds = {type(s.rule) for s in statuses}
+    assert kinds == {PolicyRule, Prohibition, Requirement, Haircut}
+    assert rulebook.haircut_pct()["cash_other_currency"] == 10
 
 
 def test_editing_a_threshold_and_reingesting_makes_the_rule_drift(tmp_path: Path, embedding) -> None:  # type: ignore[no-untyped-def]

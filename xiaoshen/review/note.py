@@ -3,6 +3,7 @@ the answer engine, and a recommendation a person then decides on (sections as NC
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -36,7 +37,7 @@ from xiaoshen.review.rules import (
     verify_rules,
 )
 from xiaoshen.settings import PROJECT_ROOT, Settings
-from xiaoshen.types import Citation
+from xiaoshen.types import Answer, Citation
 
 DEFAULT_RULES = PROJECT_ROOT / "data" / "policy_rules.yaml"
 DISCLAIMER = ("Draft prepared by Xiaoshen for the credit officer. It is not a credit decision: the approval "
@@ -136,7 +137,8 @@ def draft_note(app: Application, *, index: ClauseIndex, settings: Settings, rule
         reasons.append(NoteStatement(text=f"{check.label} {check.value} {verdict}: limit {check.limit}{reason}.",
                                      kind="policy", citations=marks))
     if authority.approver.startswith("none"):
-        reasons.append(NoteStatement(text=f"No authority may approve new money: {authority.reason}.", kind="policy"))
+        reasons.append(NoteStatement(text=f"No authority may approve new money: {authority.reason}.", kind="policy",
+                                     citations=cite_ref(authority.clause)))
 
     exceptions = _exceptions(app, checks, rulebook, fx, cite_ref)
     for item in exceptions:
@@ -154,8 +156,7 @@ def draft_note(app: Application, *, index: ClauseIndex, settings: Settings, rule
     standard = PRODUCT_STANDARD[app.request.product]
     question = (f"What conditions precedent to drawdown and what covenants apply to "
                 f"{PRODUCT_NAME[app.request.product]} loans?")
-    covenants = answer(question, index=index, settings=settings, backend=backend,
-                       filters=ClauseFilter(doc_ids=[standard], current_only=True))
+    covenants = _conditions_answer(question, standard, index=index, settings=settings, backend=backend)
     conditions = required
     if not covenants.abstained:
         numbering = {c.n: cite(c) for c in covenants.citations}
@@ -178,6 +179,33 @@ def draft_note(app: Application, *, index: ClauseIndex, settings: Settings, rule
         backend=covenants.backend, settings_hash=settings.fingerprint(), index_build=index.build_id,
         drafted_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
+
+
+_CONDITIONS: dict[tuple[str, ...], Answer] = {}
+_CONDITIONS_LOCK = threading.Lock()
+
+
+def clear_conditions_cache() -> None:
+    """Forget the conditions retrieved so far (benchmarks measure a cold batch with it)."""
+    with _CONDITIONS_LOCK:
+        _CONDITIONS.clear()
+
+
+def _conditions_answer(question: str, standard: str, *, index: ClauseIndex, settings: Settings,
+                       backend: str | None) -> Answer:
+    """The answer engine's conditions for a product standard, asked once per index build, settings and backend:
+    every application of a product asks the same question, so a batch need not repeat the retrieval."""
+    key = (question, standard, index.build_id, settings.fingerprint(), backend or settings.answer.backend)
+    with _CONDITIONS_LOCK:
+        cached = _CONDITIONS.get(key)
+    if cached is None:
+        cached = answer(question, index=index, settings=settings, backend=backend,
+                        filters=ClauseFilter(doc_ids=[standard], current_only=True))
+        with _CONDITIONS_LOCK:
+            if len(_CONDITIONS) > 64:
+                _CONDITIONS.clear()
+            _CONDITIONS[key] = cached
+    return cached
 
 
 def _exceptions(app: Application, checks: list[PolicyCheck], rulebook: Rulebook, fx: dict[str, Decimal],

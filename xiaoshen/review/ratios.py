@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from xiaoshen.review.application import Application
 
 PROPERTY_COLLATERAL = {"residential_property", "commercial_property", "land"}
+STRESS_POINTS = Decimal("2.00")  # the CRE interest-rate stress (NCB-CRE-002 cl. 5.9)
 
 
 class Figure(BaseModel):
@@ -91,6 +92,8 @@ def compute_figures(app: Application, fx_to_usd: dict[str, Decimal], as_of: date
         figures += [_dti(app, figures[0]), _credit_score(app)]
     else:
         figures += [_dscr(app, figures[0]), _leverage(app), _interest_cover(app), _current_ratio(app)]
+    if product.startswith("cre_"):
+        figures.append(_stressed_dscr(app))
     if product == "sme_working_capital":
         figures += _working_capital(app)
     figures += [_exposure_after(app, fx_to_usd), _valuation_age(app, as_of or app.as_of)]
@@ -182,6 +185,17 @@ def _dscr(app: Application, debt_service: Figure) -> Figure:
                   inputs={"EBITDA": _money(period.ebitda), "existing debt service": _money(period.annual_debt_service),
                           "new debt service": _money(new_service)},
                   note=untaxed if total else "no debt service")
+
+
+def _stressed_dscr(app: Application) -> Figure:
+    """DSCR with the new loan's rate 2.00 points higher, same amortisation profile (NCB-CRE-002 cl. 5.9)."""
+    stressed = app.model_copy(update={"request": app.request.model_copy(
+        update={"rate_pct": app.request.rate_pct + STRESS_POINTS})})
+    figure = _dscr(stressed, new_loan_debt_service(stressed))
+    return figure.model_copy(update={
+        "key": "stressed_dscr", "label": "Stressed DSCR (rate + 2.00 points)",
+        "formula": f"{figure.formula}, with debt service at the contract rate + {STRESS_POINTS} points",
+        "inputs": {**figure.inputs, "stressed rate": f"{stressed.request.rate_pct}%"}})
 
 
 def _leverage(app: Application) -> Figure:

@@ -56,12 +56,15 @@ class PolicyRule(ClauseRule):
     repayment: list[str] | None = Field(default=None, description="Only for these repayment types.")
     currencies: list[str] | None = Field(default=None, description="Only for loans in these currencies.")
     occupancy: list[str] | None = Field(default=None, description="Only for mortgages of these occupancy types.")
+    industries: list[str] | None = Field(default=None, description="Only for borrowers whose industry names one "
+                                         "of these words (e.g. 'hotel').")
 
     def applies_to(self, app: Application) -> bool:
-        req = app.request
+        req, industry = app.request, (app.borrower.industry or "").lower()
         return (req.product in self.products and (self.repayment is None or req.repayment in self.repayment)
                 and (self.currencies is None or req.currency in self.currencies)
-                and (self.occupancy is None or req.occupancy in self.occupancy))
+                and (self.occupancy is None or req.occupancy in self.occupancy)
+                and (self.industries is None or any(word in industry for word in self.industries)))
 
 
 class Prohibition(ClauseRule):
