@@ -1,66 +1,73 @@
-"""Xiaoshen — search page: a question in, the policy clauses that answer it out, with their sources."""
+"""Xiaoshen 小审 — the web app: sign in, then ask, search, review, batch, library and (admins) audit."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import streamlit as st
 
-from xiaoshen.errors import XiaoshenError
-from xiaoshen.index import ClauseIndex
-from xiaoshen.retrieve import ClauseFilter, search
-from xiaoshen.settings import Settings, load_settings
-from xiaoshen.text import literal_markdown as as_text
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `shell` and `views` beside this file
 
-st.set_page_config(page_title="Xiaoshen 小审 — policy search", page_icon="📑", layout="wide")
+import shell
 
-@st.cache_resource(show_spinner="Loading the index and the embedding model…")
-def open_index(fingerprint: str, _settings: Settings) -> ClauseIndex:
-    return ClauseIndex(_settings)
+st.set_page_config(page_title="Xiaoshen 小审", page_icon="📑", layout="wide")
 
 
-settings = load_settings()
-st.title("Xiaoshen 小审 · policy search")
-st.caption("Xiaoshen finds and cites policy clauses; it drafts, a person decides. Check every clause at its source.")
+def sign_in() -> None:
+    st.title("Xiaoshen 小审")
+    st.caption("A credit-policy assistant. " + shell.DISCLAIMER)
+    conf = shell.settings()
+    if conf.access.oidc:
+        _oidc_sign_in()
+    with st.form("sign_in"):
+        username = st.text_input("Username", key="username")
+        password = st.text_input("Password", type="password", key="password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        try:
+            user = shell.directory().authenticate(username, password)
+        except Exception as exc:  # a broken users file must be visible, not a blank page
+            st.error(str(exc))
+            return
+        if user is None:
+            shell.audit_log().append(user=username.strip()[:64] or "(blank)", action="sign_in_failed")
+            st.error("Unknown username or wrong password.")
+            return
+        shell.audit_log().append(user=user.username, action="sign_in", details={"roles": list(user.roles)})
+        st.session_state["user"] = user
+        st.rerun()
 
-try:
-    index = open_index(settings.fingerprint(), settings)
-    documents = index.documents()
-except XiaoshenError as exc:
-    st.error(str(exc))
-    st.stop()
 
-if not documents:
-    st.warning("The index is empty. Ingest policies first: `xiaoshen ingest data/sample_policies`.")
-    st.stop()
+def _oidc_sign_in() -> None:
+    # Streamlit's built-in OIDC (st.login) proves who the person is; roles still come from the users
+    # file, matched by e-mail, so an unknown identity gets no access at all.
+    if not st.user.is_logged_in:
+        if st.button("Sign in with single sign-on"):
+            st.login()
+        return
+    user = shell.directory().by_email(str(st.user.get("email", "")))
+    if user is None:
+        st.error(f"{st.user.get('email')} is not a Xiaoshen user; ask an administrator to add you.")
+        return
+    shell.audit_log().append(user=user.username, action="sign_in", details={"via": "oidc"})
+    st.session_state["user"] = user
+    st.rerun()
 
-with st.sidebar:
-    st.header("Filters")
-    doc_labels = {f"{d.doc_id} v{d.version} — {d.title}": d.doc_id for d in documents}
-    chosen = st.multiselect("Documents", list(doc_labels), key="documents")
-    language = st.selectbox("Language", ["any", "en", "zh"], key="language")
-    current_only = st.toggle("Current versions only", value=False, key="current_only")
-    k = st.slider("Clauses to show", 1, 20, 5, key="k")
-    st.caption(f"{len(documents)} documents · {index.count()} clauses")
 
-query = st.text_input("Ask about the lending policy", key="query",
-                      placeholder="e.g. maximum LTV for owner-occupied commercial real estate")
-if query.strip():
-    filters = ClauseFilter(
-        doc_ids=sorted({doc_labels[c] for c in chosen}),
-        languages=[] if language == "any" else [language],
-        current_only=current_only,
-    )
-    try:
-        hits = search(query, index=index, settings=settings, k=k, filters=filters)
-    except XiaoshenError as exc:
-        st.error(str(exc))
-        hits = []
-    if not hits:
-        st.info("No clause matches this question. Try other words, or remove filters.")
-    for hit in hits:
-        clause = hit.clause
-        with st.container(border=True):
-            status = " · :orange[superseded version]" if clause.status == "superseded" else ""
-            st.markdown(f"**{hit.rank}. {as_text(clause.label)}**{status}")
-            st.caption(f"{clause.title} · {clause.heading} · effective {clause.effective_date or 'n/a'}")
-            st.markdown(as_text(clause.text))
-            st.caption(f"Source: {clause.source}")
+user = shell.current_user()
+if user is None:
+    page = st.navigation([st.Page(sign_in, title="Sign in", icon=":material/login:")])
+else:
+    shell.sidebar_identity(user)
+    pages = {
+        "Policy": [st.Page("views/ask.py", title="Ask", icon=":material/chat:", default=True),
+                   st.Page("views/search.py", title="Search", icon=":material/search:")],
+        "Credit review": [st.Page("views/review.py", title="Review", icon=":material/description:"),
+                          st.Page("views/batch.py", title="Batch", icon=":material/library_books:")],
+        "Policies": [st.Page("views/library.py", title="Library", icon=":material/folder_open:")],
+    }
+    if user.is_admin:
+        pages["Administration"] = [st.Page("views/audit.py", title="Audit", icon=":material/verified_user:")]
+    page = st.navigation(pages)
+page.run()

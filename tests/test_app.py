@@ -1,44 +1,255 @@
-"""The Streamlit search page, run through Streamlit's AppTest over a real ingested index."""
+"""The Streamlit app, page by page and role by role, through Streamlit's AppTest over a real index."""
 
 from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_settings
+from xiaoshen.audit import AuditLog
 from xiaoshen.index import ClauseIndex
+
+HOME = str(ROOT / "app" / "Home.py")
+RESTRICTED = "NCB-RSK-009"
+PASSWORDS = {"officer": "demo-officer", "risk": "demo-risk", "admin": "demo-admin"}
 
 
 @pytest.fixture
-def page(sample_index: ClauseIndex, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+def audit_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("XIAOSHEN_ACCESS__AUDIT_LOG", str(path))
+    return path
+
+
+@pytest.fixture
+def app_for(sample_index: ClauseIndex, audit_path: Path, monkeypatch: pytest.MonkeyPatch,
+            tmp_path: Path) -> Callable[[str | None], AppTest]:
+    """A fresh app session over the sample index, signed in as the given demo user (or not at all)."""
     monkeypatch.setenv("XIAOSHEN_INDEX_DIR", str(sample_index.settings.index_dir))
     monkeypatch.setenv("XIAOSHEN_CACHE_DIR", str(sample_index.settings.keyword_cache_dir))
-    return AppTest.from_file(str(ROOT / "app" / "Home.py"), default_timeout=120).run()
+
+    def start(username: str | None) -> AppTest:
+        at = AppTest.from_file(HOME, default_timeout=180).run()
+        if username:
+            sign_in(at, username, PASSWORDS[username])
+            assert not at.exception and at.session_state["user"].username == username
+        return at
+
+    return start
 
 
-def test_the_page_says_a_person_decides(page: AppTest) -> None:
-    assert not page.exception
-    assert any("a person decides" in c.value for c in page.caption)
+def sign_in(at: AppTest, username: str, password: str) -> None:
+    at.text_input(key="username").input(username)
+    at.text_input(key="password").input(password)
+    at.button[0].click().run()
 
 
-def test_a_question_shows_ranked_clauses_with_document_section_and_page(page: AppTest) -> None:
-    page.text_input(key="query").input("maximum LTV for owner-occupied commercial real estate").run()
-    assert not page.exception
-    labels = [m.value for m in page.markdown if m.value.startswith("**1.")]
+def texts(at: AppTest) -> str:
+    """Everything the page shows as text, for assertions about what a user can see."""
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.label for e in at.expander]
+    parts += [str(x.value) for x in (*at.error, *at.warning, *at.info, *at.success)]
+    return "\n".join(parts)
+
+
+# --- signing in -------------------------------------------------------------------------------------
+
+def test_the_sign_in_page_says_a_person_decides(app_for) -> None:  # type: ignore[no-untyped-def]
+    at = app_for(None)
+    assert not at.exception
+    assert any("a person decides" in c.value for c in at.caption)
+
+
+def test_a_wrong_password_is_refused_and_recorded(app_for, audit_path: Path) -> None:  # type: ignore[no-untyped-def]
+    at = app_for(None)
+    sign_in(at, "officer", "guess")
+    assert "user" not in at.session_state
+    assert any("wrong password" in e.value for e in at.error)
+    [entry] = AuditLog(audit_path).entries()
+    assert entry.action == "sign_in_failed" and entry.user == "officer"
+
+
+def test_only_admins_get_the_audit_page(app_for) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        app_for("officer").switch_page(str(ROOT / "app" / "views" / "audit.py"))
+    admin = app_for("admin")
+    admin.switch_page(str(ROOT / "app" / "views" / "audit.py")).run()
+    assert not admin.exception and admin.title[0].value == "Audit log"
+
+
+# --- ask -----------------------------------------------------------------------------------------------
+
+def test_ask_answers_with_openable_citations_and_records_it(app_for, audit_path: Path) -> None:  # type: ignore[no-untyped-def]
+    at = app_for("officer")
+    at.chat_input(key="question").set_value("What is the maximum LTV for owner-occupied commercial real estate?")
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    assert "75%" in shown and "\\[1\\]" in shown
+    [citation, *_] = [e for e in at.expander if e.label.startswith("[1]")]
+    assert "NCB-CRE-002 v3.0" in citation.label
+    body = "\n".join(m.value for m in citation.markdown)
+    assert ":orange-background[" in body, "the quoted words are highlighted in the clause"
+    assert "#page=" in body, "a PDF citation links to its page"
+    entry = AuditLog(audit_path).entries()[-1]
+    assert entry.action == "ask" and entry.user == "officer" and entry.clause_ids
+    assert entry.documents == ["NCB-CRE-002 v3.0"] and entry.groundedness == 1.0
+
+
+def test_an_abstention_looks_different_from_an_answer(app_for, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The evidence bar is the answer engine's business (tested there); here it is raised so that this
+    # question surely abstains, to test how the page shows an abstention.
+    monkeypatch.setenv("XIAOSHEN_ANSWER__EVIDENCE_THRESHOLD", "0.999")
+    at = app_for("officer")
+    at.chat_input(key="question").set_value("What fee does the Bank charge for releasing collateral?").run()
+    assert not at.exception
+    assert ":orange-badge[Not addressed]" in texts(at)
+    assert not [e for e in at.expander if e.label.startswith("[")], "an abstention cites nothing"
+
+
+PROBES = ["What is the amber trigger for the commercial real estate share of lending?",
+          "When is a borrower placed on the watchlist?",
+          "Which early warning indicators does credit risk screen for?",
+          "Who approves an internal rating override of more than one notch?",
+          "What is the stress-loss appetite?"]
+
+
+def test_an_officer_never_sees_a_risk_only_clause_in_the_app(app_for) -> None:  # type: ignore[no-untyped-def]
+    officer, risk = app_for("officer"), app_for("risk")
+    reached = 0
+    for probe in PROBES:
+        officer.chat_input(key="question").set_value(probe).run()
+        risk.chat_input(key="question").set_value(probe).run()
+        assert RESTRICTED not in texts(officer) and "Watchlist Guidance" not in texts(officer), probe
+        reached += RESTRICTED in texts(risk)
+    assert reached >= 4, "the probes reach the restricted document for the role allowed to read it"
+    officer.switch_page(str(ROOT / "app" / "views" / "library.py")).run()
+    assert RESTRICTED not in str(officer.dataframe[0].value)
+
+
+# --- search --------------------------------------------------------------------------------------------
+
+def test_search_shows_ranked_clauses_with_document_section_and_page(app_for) -> None:  # type: ignore[no-untyped-def]
+    at = app_for("officer")
+    at.switch_page(str(ROOT / "app" / "views" / "search.py")).run()
+    at.text_input(key="query").input("maximum LTV for owner-occupied commercial real estate").run()
+    assert not at.exception
+    labels = [m.value for m in at.markdown if m.value.startswith("**1.")]
     assert labels and "NCB" in labels[0]
-    assert any("p\\." in m.value for m in page.markdown), "PDF clauses show their page"
+    assert any("p\\." in m.value for m in at.markdown), "PDF clauses show their page"
 
 
-def test_filters_restrict_results_to_chinese(page: AppTest) -> None:
-    page.selectbox(key="language").select("zh").run()
-    page.text_input(key="query").input("贷款成数").run()
-    bodies = [m.value for m in page.markdown if m.value.startswith("**")]
+def test_search_filters_restrict_results_to_chinese(app_for) -> None:  # type: ignore[no-untyped-def]
+    at = app_for("officer")
+    at.switch_page(str(ROOT / "app" / "views" / "search.py")).run()
+    at.selectbox(key="language").select("zh").run()
+    at.text_input(key="query").input("贷款成数").run()
+    bodies = [m.value for m in at.markdown if m.value.startswith("**") and m.value[2].isdigit()]
     assert bodies and all("ZH" in b for b in bodies)
 
 
-def test_policy_text_is_rendered_as_text_not_markup() -> None:
-    from xiaoshen.text import literal_markdown
+def test_policy_text_is_rendered_as_text_never_as_markup(tmp_path: Path, embedding, monkeypatch,  # type: ignore[no-untyped-def]
+                                                         audit_path: Path) -> None:
+    from ingest.pipeline import ingest
 
-    assert "unsafe_allow_html" not in (ROOT / "app" / "Home.py").read_text()
-    escaped = literal_markdown("<script>alert(1)</script> **approve** [x](http://e)")
-    assert "<script>" not in escaped and "**approve**" not in escaped and "](" not in escaped
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "evil.md").write_text(
+        "---\ndoc_id: EVIL-001\ntitle: Overdraft Policy\n---\n\n# Overdraft Policy\n\n## 1 Limits\n\n"
+        "1.1 Overdrafts are limited to USD 5,000 <script>alert('x')</script> and "
+        "**approve everything** [click](http://evil.example) <img src=x onerror=alert(1)>.\n", encoding="utf-8")
+    settings = make_settings(tmp_path / "index")
+    ingest([folder], index=ClauseIndex(settings, embedding=embedding))
+    monkeypatch.setenv("XIAOSHEN_INDEX_DIR", str(settings.index_dir))
+    monkeypatch.setenv("XIAOSHEN_CACHE_DIR", str(settings.keyword_cache_dir))
+    at = AppTest.from_file(HOME, default_timeout=180).run()
+    sign_in(at, "officer", "demo-officer")
+    at.switch_page(str(ROOT / "app" / "views" / "search.py")).run()
+    at.text_input(key="query").input("overdraft limit").run()
+    body = next(m.value for m in at.markdown if "Overdrafts are limited" in m.value)
+    # Every markup character reaches the page escaped: Markdown shows it as the literal character.
+    assert not re.search(r"(?<!\\)[<>*\[\]]", body), body
+    assert "\\<script\\>" in body and "\\*\\*approve" in body
+    assert all("unsafe_allow_html" not in p.read_text() for p in (ROOT / "app").rglob("*.py"))
+
+
+# --- review and batch ----------------------------------------------------------------------------------
+
+def test_review_drafts_a_note_with_cited_checks_and_downloads(app_for, audit_path: Path) -> None:  # type: ignore[no-untyped-def]
+    at = app_for("officer")
+    at.switch_page(str(ROOT / "app" / "views" / "review.py")).run()
+    assert any("a person decides" in i.value for i in at.info)
+    at.selectbox(key="sample").select("APP-002_cre-owner-occupied-ltv-78-exception.json").run()
+    at.button(key="draft").click().run()
+    assert not at.exception
+    shown = texts(at)
+    assert "approve with conditions" in shown and ":orange-badge[exception needed]" in shown
+    assert "Loan\\-to\\-value" in shown or "LTV" in shown
+    assert any(e.label.startswith("[1] NCB-") for e in at.expander), "the checks cite their clauses"
+    assert "Xiaoshen" in at.text_area(key="note_md").value
+    entry = AuditLog(audit_path).entries()[-1]
+    assert entry.action == "review" and entry.subject == "APP-002" and "borrower_id" in entry.details
+
+
+def test_review_form_errors_name_the_field(app_for) -> None:  # type: ignore[no-untyped-def]
+    at = app_for("officer")
+    at.switch_page(str(ROOT / "app" / "views" / "review.py")).run()
+    at.radio(key="review_source").set_value("Fill in a form").run()
+    currency = next(t for t in at.text_input if t.label == "Currency")
+    currency.input("XYZ")
+    next(b for b in at.button if b.label == "Use these values").click().run()
+    assert any("the form: request.currency: unknown currency 'XYZ'" in e.value for e in at.error)
+
+
+def test_batch_drafts_the_sample_applications_with_a_summary(app_for, audit_path: Path) -> None:  # type: ignore[no-untyped-def]
+    at = app_for("officer")
+    at.switch_page(str(ROOT / "app" / "views" / "batch.py")).run()
+    at.radio(key="batch_source").set_value("The sample applications (CSV)").run()
+    at.button(key="run_batch").click().run()
+    assert not at.exception
+    assert any("notes drafted" in s.value for s in at.success)
+    with (ROOT / "data" / "sample_applications.csv").open(encoding="utf-8") as fh:
+        rows = len(list(csv.DictReader(fh)))
+    summary = at.dataframe[-1].value
+    assert len(summary) == rows and set(summary["draft recommendation"]) <= {
+        "approve", "approve_with_conditions", "decline"}
+    assert len(at.get("image")) >= 2, "the DSCR and LTV charts are shown"
+    assert any(b.label.startswith("Download the notes") for b in at.get("download_button"))
+    entry = AuditLog(audit_path).entries()[-1]
+    assert entry.action == "batch" and len(entry.details["drafted"]) == rows
+
+
+# --- library and audit ---------------------------------------------------------------------------------
+
+def test_the_library_lists_versions_and_only_admins_may_remove(app_for) -> None:  # type: ignore[no-untyped-def]
+    officer = app_for("officer")
+    officer.switch_page(str(ROOT / "app" / "views" / "library.py")).run()
+    table = officer.dataframe[0].value
+    assert {"NCB-CRE-002", "NCB-MTG-ZH-008"} <= set(table["document"])
+    assert set(table[table["document"] == "NCB-CRE-002"]["status"]) == {"current", "superseded"}
+    assert not [b for b in officer.button if b.key == "remove"] and not officer.selectbox
+    admin = app_for("admin")
+    admin.switch_page(str(ROOT / "app" / "views" / "library.py")).run()
+    assert admin.selectbox(key="remove_choice") is not None
+    assert RESTRICTED in set(admin.dataframe[0].value["document"])
+
+
+def test_the_audit_page_verifies_the_chain_and_filters(app_for, audit_path: Path) -> None:  # type: ignore[no-untyped-def]
+    officer = app_for("officer")
+    officer.chat_input(key="question").set_value("What is the maximum DSCR?").run()
+    admin = app_for("admin")
+    admin.switch_page(str(ROOT / "app" / "views" / "audit.py")).run()
+    admin.button(key="verify").click().run()
+    assert any("Intact" in s.value for s in admin.success)
+    admin.selectbox(key="audit_user").select("officer").run()
+    shown = admin.dataframe[0].value
+    assert set(shown["user"]) == {"officer"} and {"sign_in", "ask"} <= set(shown["action"])
+
+    lines = audit_path.read_text().splitlines()
+    audit_path.write_text("\n".join([lines[0], *lines[2:]]) + "\n")
+    admin.button(key="verify").click().run()
+    assert any("tampered" in e.value for e in admin.error)

@@ -1,0 +1,93 @@
+"""Ask: a policy question in, a short answer out, every sentence cited or visibly flagged."""
+
+from __future__ import annotations
+
+import shell
+import streamlit as st
+
+from xiaoshen.answer import answer
+from xiaoshen.audit import record_answer
+from xiaoshen.errors import XiaoshenError
+from xiaoshen.retrieve import ClauseFilter
+from xiaoshen.types import Answer
+
+user = shell.require_user()
+settings = shell.settings()
+index = shell.index()
+documents = shell.visible_documents(user)
+
+st.title("Ask the policies")
+st.caption(shell.DISCLAIMER)
+
+with st.sidebar:
+    st.header("Ask within")
+    doc_labels = {f"{d.doc_id} v{d.version} — {d.title}": d.doc_id for d in documents}
+    chosen = st.multiselect("Documents", list(doc_labels), key="ask_documents")
+    language = st.selectbox("Language", ["any", "en", "zh"], key="ask_language")
+    current_only = st.toggle("Current versions only", value=True, key="ask_current_only")
+    st.caption(f"Answer backend: {settings.answer.backend}")
+    if st.button("Clear the conversation", key="clear_chat"):
+        st.session_state["chat"] = []
+
+
+def show_answer(result: Answer) -> None:
+    """The verified answer: sentences with markers, flags, then each citation openable."""
+    if result.abstained:
+        with st.container(border=True):
+            st.markdown(":orange-badge[Not addressed] " + shell.as_text(result.answer))
+            if result.see_also:
+                st.caption("Nearest clauses, which do not answer the question:")
+                for citation in result.see_also:
+                    st.markdown("- " + shell.as_text(f"{citation.label} — {citation.title}"))
+        return
+    lines = []
+    for sentence in result.sentences:
+        marks = "".join(f"\\[{n}\\]" for n in sentence.citations)
+        text = shell.as_text(sentence.text)
+        if sentence.reasoning:
+            lines.append(f":blue-badge[Assistant's note] {text} {marks}")
+        elif not sentence.supported:
+            lines.append(f":red-badge[Not supported by the cited clause] :red[{text}] {marks}")
+        else:
+            lines.append(f"{text} {marks}")
+    st.markdown("\n\n".join(lines))
+    st.caption(f"Groundedness {result.groundedness:.0%} · backend {result.backend} · "
+               f"{len(result.citations)} clause(s) cited")
+    for warning in result.warnings:
+        st.warning(warning)
+    for citation in result.citations:
+        shell.show_citation(citation, user)
+
+
+chat: list[Answer] = st.session_state.setdefault("chat", [])
+for past in chat:
+    with st.chat_message("user"):
+        st.markdown(shell.as_text(past.question))
+    with st.chat_message("assistant"):
+        show_answer(past)
+
+question = st.chat_input("Ask about lending policy, e.g. maximum LTV for owner-occupied CRE", key="question")
+if question:
+    with st.chat_message("user"):
+        st.markdown(shell.as_text(question))
+    with st.chat_message("assistant"):
+        streamed = st.empty()
+        tokens: list[str] = []
+
+        def on_token(token: str) -> None:
+            tokens.append(token)
+            streamed.markdown(shell.as_text("".join(tokens)) + " ▌")
+
+        filters = shell.reader_filter(user, ClauseFilter(
+            doc_ids=sorted({doc_labels[c] for c in chosen}),
+            languages=[] if language == "any" else [language], current_only=current_only))
+        try:
+            with st.spinner("Searching the policies…"):
+                result = answer(question, index=index, settings=settings, filters=filters, on_token=on_token)
+        except XiaoshenError as exc:
+            st.error(str(exc))
+            st.stop()
+        streamed.empty()
+        record_answer(shell.audit_log(), user.username, result)
+        chat.append(result)
+        show_answer(result)

@@ -1,0 +1,109 @@
+"""Library: the ingested policies with their versions, status and drifted rules; upload new policies;
+administrators remove documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import shell
+import streamlit as st
+import yaml
+
+from ingest.pipeline import ingest, refresh_statuses
+from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES
+from xiaoshen.access import ROLES
+from xiaoshen.errors import XiaoshenError
+from xiaoshen.review.note import DEFAULT_RULES
+from xiaoshen.review.rules import load_rulebook, verify_rules
+
+UPLOADERS = {"risk", "admin"}
+
+user = shell.require_user()
+settings = shell.settings()
+index = shell.index()
+library_dir = settings.index_dir.parent / "library"
+
+st.title("Policy library")
+if "library_flash" in st.session_state:
+    st.success(st.session_state.pop("library_flash"))
+documents = shell.visible_documents(user)
+try:
+    statuses = verify_rules(load_rulebook(DEFAULT_RULES).all_rules(), index)
+except XiaoshenError as exc:
+    st.warning(f"The review rules could not be checked: {exc}")
+    statuses = []
+drifted: dict[str, list[str]] = {}
+for status in statuses:
+    if status.status == "drifted":
+        drifted.setdefault(status.rule.clause.doc_id, []).append(f"{status.rule.id}: {status.reason}")
+
+st.dataframe([{"document": d.doc_id, "title": d.title, "version": d.version,
+               "effective": str(d.effective_date or ""), "language": d.language, "clauses": d.clauses,
+               "status": d.status, "readable by": ", ".join(d.access) or "everyone",
+               "drifted rules": len(drifted.get(d.doc_id, [])) if d.status == "current" else None}
+              for d in documents], hide_index=True, width="stretch", key="documents_table")
+st.caption(f"{len(documents)} documents you may read · {index.count()} clauses in the index")
+for doc_id, problems in sorted(drifted.items()):
+    with st.expander(f"{doc_id}: {len(problems)} review rule(s) drifted — the policy changed, the rules did not"):
+        for problem in problems:
+            st.markdown("- " + shell.as_text(problem))
+
+if UPLOADERS & set(user.roles):
+    st.subheader("Add or update policies")
+    files = st.file_uploader("Policy files", type=[s.lstrip(".") for s in SUPPORTED_SUFFIXES],
+                             accept_multiple_files=True, key="policy_upload")
+    access = st.multiselect("Readable only by (leave empty for everyone)", list(ROLES), key="upload_access",
+                            help="Applied to PDF, Word, HTML and text files through a metadata file beside "
+                                 "them; Markdown files may also declare `access:` in their front matter.")
+    if files and st.button("Ingest", type="primary", key="ingest"):
+        library_dir.mkdir(parents=True, exist_ok=True)
+        saved: list[Path] = []
+        for upload in files:
+            path = library_dir / Path(upload.name).name
+            path.write_bytes(upload.getvalue())
+            sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+            if access:
+                sidecar.write_text(yaml.safe_dump({"access": access}), encoding="utf-8")
+            elif sidecar.exists():
+                sidecar.unlink()
+            saved.append(path)
+        bar = st.progress(0.0, text="Ingesting…")
+        seen: list[str] = []
+
+        def advance(name: str) -> None:
+            seen.append(name)
+            bar.progress(len(seen) / len(saved), text=f"{len(seen)} of {len(saved)}: {name}")
+
+        report = ingest(saved, index=index, progress=advance)
+        bar.progress(1.0, text="Done")
+        for outcome in report.outcomes:
+            name = Path(outcome.source).name
+            if outcome.status == "failed":
+                st.error(shell.as_text(f"{name}: {outcome.reason}"))
+                Path(outcome.source).unlink(missing_ok=True)  # a failed upload must not linger in the library
+            else:
+                st.success(shell.as_text(f"{name}: {outcome.status}"
+                                         + (f" — {outcome.doc_id} v{outcome.version}, {outcome.clauses} clauses"
+                                            if outcome.status in {"added", "updated"} else "")))
+        shell.audit_log().append(
+            user=user.username, action="ingest", subject=", ".join(Path(p).name for p in saved),
+            documents=sorted({f"{o.doc_id} v{o.version}" for o in report.outcomes if o.status in {"added", "updated"}}),
+            settings_hash=settings.fingerprint(),
+            details={"failed": {Path(o.source).name: o.reason for o in report.failed}, "access": access})
+
+if user.is_admin:
+    st.subheader("Remove a document")
+    st.caption("Removes the version's clauses from the index. A file in a folder that is ingested again "
+               "(e.g. `make run` ingests data/sample_policies) comes back; delete the file there too.")
+    everything = index.documents()
+    labels = {f"{d.doc_id} v{d.version} — {d.title} ({Path(d.source).name})": d for d in everything}
+    chosen = st.selectbox("Document version", list(labels), index=None, key="remove_choice")
+    confirm = st.checkbox("I understand this removes the document from every user's answers", key="remove_confirm")
+    if chosen and confirm and st.button("Remove", key="remove"):
+        doc = labels[chosen]
+        removed = index.delete_source(doc.source)
+        refresh_statuses(index)
+        shell.audit_log().append(user=user.username, action="remove_document", subject=Path(doc.source).name,
+                                 documents=[f"{doc.doc_id} v{doc.version}"], details={"clauses": removed})
+        st.session_state["library_flash"] = f"Removed {doc.doc_id} v{doc.version} ({removed} clauses)."
+        st.rerun()

@@ -1,0 +1,162 @@
+"""Review: one application in (upload, sample or form) → figures, policy checks with citations, the draft
+note to edit and download. The assistant drafts; the credit officer and the approval authority decide."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import shell
+import streamlit as st
+import yaml
+
+from xiaoshen.audit import record_note
+from xiaoshen.errors import XiaoshenError
+from xiaoshen.review.application import Application, load_application, parse_application
+from xiaoshen.review.note import ReviewNote, draft_note
+from xiaoshen.review.render import render_docx, render_html, render_markdown
+from xiaoshen.settings import PROJECT_ROOT
+
+SAMPLES = PROJECT_ROOT / "data" / "sample_applications"
+RESULT_BADGE = {"pass": ":green-badge[pass]", "fail": ":red-badge[fail]",
+                "exception_needed": ":orange-badge[exception needed]", "not_assessable": ":gray-badge[not assessable]"}
+RECOMMENDATION = {"approve": ":green-badge[Draft recommendation: approve]",
+                  "approve_with_conditions": ":orange-badge[Draft recommendation: approve with conditions]",
+                  "decline": ":red-badge[Draft recommendation: decline]"}
+
+user = shell.require_user()
+settings = shell.settings()
+index = shell.index()
+
+st.title("Draft a credit review note")
+st.info("The assistant drafts; a person decides. Figures are computed from the application, each policy "
+        "statement cites its clause, and the approval authority named in the note makes the decision.")
+
+
+def sample_files() -> list[Path]:
+    return sorted(p for p in SAMPLES.iterdir() if p.suffix in {".json", ".yaml", ".yml"})
+
+
+def from_upload(upload: Any) -> Application:
+    # load_application reads a path: keep the user's file name so errors name the file they know.
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(upload.name).name
+        path.write_bytes(upload.getvalue())
+        return load_application(path)
+
+
+def form(template: dict[str, Any]) -> dict[str, Any] | None:
+    """The main fields of an application, prefilled from a template; the rest stays as in the template."""
+    b, r = template["borrower"], template["request"]
+    coll = (template.get("collateral") or [None])[0]
+    with st.form("application_form"):
+        c1, c2, c3 = st.columns(3)
+        app_id = c1.text_input("Application id", template["id"] + "-EDIT")
+        name = c2.text_input("Borrower name", b["name"])
+        masked = c3.text_input("Borrower id (masked)", b["masked_id"])
+        c1, c2, c3 = st.columns(3)
+        amount = c1.number_input("Amount", min_value=0.0, value=float(r["amount"]), step=10000.0)
+        currency = c2.text_input("Currency", r["currency"])
+        tenor = c3.number_input("Tenor (months)", min_value=1, max_value=480, value=int(r["tenor_months"]))
+        c1, c2, c3 = st.columns(3)
+        rate = c1.number_input("Rate (% p.a.)", min_value=0.0, max_value=30.0, value=float(r["rate_pct"]))
+        purpose = c2.text_input("Purpose", r["purpose"])
+        grade = c3.number_input("Internal risk grade", min_value=1, max_value=10,
+                                value=int(template["exposure"]["risk_grade"]))
+        value = valuation = None
+        if coll:
+            c1, c2 = st.columns(2)
+            value = c1.number_input("Collateral market value", min_value=0.0, value=float(coll["market_value"]))
+            valuation = c2.text_input("Valuation date (YYYY-MM-DD)", str(coll["valuation_date"]))
+        if not st.form_submit_button("Use these values"):
+            return None
+    data = json.loads(json.dumps(template, default=str))
+    data["id"] = app_id
+    data["borrower"].update(name=name, masked_id=masked)
+    data["request"].update(amount=amount, currency=currency, tenor_months=int(tenor), rate_pct=rate, purpose=purpose)
+    data["exposure"]["risk_grade"] = int(grade)
+    if coll:
+        data["collateral"][0].update(market_value=value, valuation_date=valuation)
+    return data
+
+
+source = st.radio("Application", ["Sample application", "Upload a file", "Fill in a form"], horizontal=True,
+                  key="review_source")
+application: Application | None = None
+try:
+    if source == "Upload a file":
+        upload = st.file_uploader("Application file (JSON or YAML)", type=["json", "yaml", "yml"], key="upload")
+        if upload is not None:
+            application = from_upload(upload)
+    else:
+        files = sample_files()
+        chosen = st.selectbox("Sample application" if source == "Sample application" else "Start from",
+                              [p.name for p in files], key="sample")
+        path = SAMPLES / chosen
+        if source == "Sample application":
+            application = load_application(path)
+        else:
+            template = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = form(template)
+            if data is not None:
+                st.session_state["form_application"] = parse_application(data, source="the form")
+            application = st.session_state.get("form_application")
+except XiaoshenError as exc:
+    st.error(str(exc))
+    application = None
+
+if application is not None:
+    st.caption(f"{application.id} · {application.borrower.name} · {application.request.product} · "
+               f"{application.request.currency} {application.request.amount:,.0f}")
+    if st.button("Draft the review note", type="primary", key="draft"):
+        try:
+            with st.spinner("Computing figures, checking policy, retrieving clauses…"):
+                note = draft_note(application, index=index, settings=settings)
+        except XiaoshenError as exc:
+            st.error(str(exc))
+            st.stop()
+        record_note(shell.audit_log(), user.username, note)
+        st.session_state["note"] = note
+        st.session_state["note_md"] = render_markdown(note)
+
+note: ReviewNote | None = st.session_state.get("note")
+if note is not None:
+    st.divider()
+    st.subheader(f"{note.application_id} — {note.borrower}")
+    st.markdown(RECOMMENDATION[note.recommendation] + " " + shell.as_text(
+        f"Approval authority: {note.authority.approver} ({note.authority.reason})"))
+    if note.drifted_rules:
+        st.warning("Policy changed since these rules were written (drifted): " + ", ".join(note.drifted_rules))
+
+    st.markdown("#### Financial analysis")
+    st.dataframe([{"figure": f.label, "value": f.display(), "formula": f.formula,
+                   "inputs": "; ".join(f"{k} = {v}" for k, v in f.inputs.items()), "note": f.note}
+                  for f in note.figures], hide_index=True, width="stretch")
+
+    st.markdown("#### Policy compliance")
+    by_clause = {(c.doc_id, c.section): c.n for c in note.citations}
+    for check in note.checks:
+        n = by_clause.get((check.clause.doc_id, check.clause.section))
+        cite = f" \\[{n}\\]" if n else ""
+        drift = " :orange[(rule drifted: policy changed)]" if check.rule_status == "drifted" else ""
+        st.markdown(f"{RESULT_BADGE[check.result]} " + shell.as_text(
+            f"{check.label}: {check.value} against {check.limit} — {check.clause_label or check.clause.section}")
+            + cite + drift)
+
+    st.markdown("#### Sources")
+    for citation in note.citations:
+        shell.show_citation(citation, user)
+
+    st.markdown("#### The draft note")
+    st.caption("Edit the draft before you download it; the Markdown download carries your edits. Word and "
+               "HTML are the drafted note as generated, with its tables and citation appendix.")
+    edited = st.text_area("Draft (Markdown)", key="note_md", height=420)
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Download Markdown", edited.encode("utf-8"), f"{note.application_id}.md",
+                       mime="text/markdown", key="download_md")
+    c2.download_button("Download Word", render_docx(note), f"{note.application_id}.docx", key="download_docx",
+                       mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    c3.download_button("Download HTML", render_html(note).encode("utf-8"), f"{note.application_id}.html",
+                       mime="text/html", key="download_html")

@@ -1,0 +1,53 @@
+"""Search: the policy clauses that best match a question, with document, section and page."""
+
+from __future__ import annotations
+
+import shell
+import streamlit as st
+
+from xiaoshen.errors import XiaoshenError
+from xiaoshen.retrieve import ClauseFilter, search
+
+user = shell.require_user()
+settings = shell.settings()
+index = shell.index()
+documents = shell.visible_documents(user)
+
+st.title("Search the policies")
+st.caption("Xiaoshen finds and cites policy clauses; it drafts, a person decides. Check every clause at its source.")
+if not documents:
+    st.warning("The index is empty. Ingest policies first: `xiaoshen ingest data/sample_policies`.")
+    st.stop()
+
+with st.sidebar:
+    st.header("Filters")
+    doc_labels = {f"{d.doc_id} v{d.version} — {d.title}": d.doc_id for d in documents}
+    chosen = st.multiselect("Documents", list(doc_labels), key="documents")
+    language = st.selectbox("Language", ["any", "en", "zh"], key="language")
+    current_only = st.toggle("Current versions only", value=False, key="current_only")
+    k = st.slider("Clauses to show", 1, 20, 5, key="k")
+
+query = st.text_input("Ask about the lending policy", key="query",
+                      placeholder="e.g. maximum LTV for owner-occupied commercial real estate")
+if query.strip():
+    filters = shell.reader_filter(user, ClauseFilter(
+        doc_ids=sorted({doc_labels[c] for c in chosen}),
+        languages=[] if language == "any" else [language],
+        current_only=current_only,
+    ))
+    try:
+        hits = search(query, index=index, settings=settings, k=k, filters=filters)
+    except XiaoshenError as exc:
+        st.error(str(exc))
+        hits = []
+    if not hits:
+        st.info("No clause matches this question. Try other words, or remove filters.")
+    for hit in hits:
+        clause = hit.clause
+        with st.container(border=True):
+            status = " · :orange[superseded version]" if clause.status == "superseded" else ""
+            st.markdown(f"**{hit.rank}. {shell.as_text(clause.label)}**{status}")
+            st.caption(f"{clause.title} · {clause.heading} · effective {clause.effective_date or 'n/a'}")
+            st.markdown(shell.as_text(clause.text))
+            link = shell.source_link(clause.source, clause.page_start)
+            st.markdown(f"[Open the source file]({link})" if link else shell.as_text(f"Source: {clause.source}"))
