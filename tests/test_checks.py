@@ -159,3 +159,14 @@ def test_a_hotel_needs_dscr_of_1_50_and_every_income_loan_passes_the_rate_stress
     assert checks["cre-stress-dscr"].clause_label.startswith("NCB-CRE-002 v3.0 §5.9")
     _, checks, _ = review("APP-006", statuses)
     assert checks["cre-stress-dscr"].result == "fail" and "cre-hotel-dscr" not in checks
+
+
+def test_self_employed_income_without_two_years_of_tax_returns_is_not_verified(statuses) -> None:  # type: ignore[no-untyped-def]
+    from xiaoshen.review.checks import check_documents
+
+    def documents(name: str):  # type: ignore[no-untyped-def]
+        return {c.rule_id: c for c in check_documents(load_application(next(APPS.glob(f"{name}*"))), statuses)}
+
+    missing = documents("APP-039")["income-documents-self-employed"]
+    assert missing.result == "not_assessable" and "tax_returns_2y" in missing.reason
+    assert documents("APP-031")["income-documents-salaried"].result == "pass"

@@ -10,7 +10,15 @@ from pydantic import BaseModel, Field
 
 from xiaoshen.review.application import Application
 from xiaoshen.review.ratios import Figure
-from xiaoshen.review.rules import AuthorityMatrix, ClauseRef, PolicyRule, Prohibition, Requirement, RuleStatus
+from xiaoshen.review.rules import (
+    AuthorityMatrix,
+    ClauseRef,
+    DocumentRule,
+    PolicyRule,
+    Prohibition,
+    Requirement,
+    RuleStatus,
+)
 
 CheckResult = Literal["pass", "fail", "exception_needed", "not_assessable"]
 
@@ -95,6 +103,27 @@ def screen_prohibited(app: Application, statuses: list[RuleStatus]) -> PolicyChe
     if drifted:
         check.reason += "; rule drifted: " + "; ".join(s.reason for s in drifted)
     return check
+
+
+def check_documents(app: Application, statuses: list[RuleStatus]) -> list[PolicyCheck]:
+    """Income evidence: missing documents make income unverified, so the check cannot pass."""
+    checks = []
+    for status in statuses:
+        rule = status.rule
+        if not (isinstance(rule, DocumentRule) and app.income and app.request.product in rule.products
+                and app.income.employment == rule.employment):
+            continue
+        missing = [code for code in rule.required if code not in app.income.documents]
+        check = PolicyCheck(rule_id=rule.id, label=f"Income documents ({rule.employment.replace('_', '-')})",
+                            value=", ".join(app.income.documents) or "none", limit="all of " + ", ".join(rule.required),
+                            result="not_assessable" if missing else "pass", clause=rule.clause, metric="documents",
+                            clause_label=status.clause.label if status.clause else
+                            f"{rule.clause.doc_id} §{rule.clause.section}", rule_status=status.status,
+                            reason=f"income not verified: {', '.join(missing)} missing" if missing else "")
+        if status.status == "drifted":
+            check.reason = f"{check.reason}; rule drifted: {status.reason}".lstrip("; ")
+        checks.append(check)
+    return checks
 
 
 def triggered_requirements(app: Application, figures: list[Figure],

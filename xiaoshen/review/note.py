@@ -21,6 +21,7 @@ from xiaoshen.review.checks import (
     Authority,
     PolicyCheck,
     approval_authority,
+    check_documents,
     run_checks,
     screen_prohibited,
     triggered_requirements,
@@ -108,6 +109,7 @@ def draft_note(app: Application, *, index: ClauseIndex, settings: Settings, rule
     checks = run_checks(app, figures, statuses)
     prohibited = screen_prohibited(app, statuses)
     checks += [prohibited] if prohibited else []
+    checks += check_documents(app, statuses)
     exposure = next((f.value for f in figures if f.key == "exposure_after"), None)
     authority = approval_authority(app, exposure, checks, rulebook.authority)
     clauses = current_clauses(index)
@@ -140,7 +142,7 @@ def draft_note(app: Application, *, index: ClauseIndex, settings: Settings, rule
         reasons.append(NoteStatement(text=f"No authority may approve new money: {authority.reason}.", kind="policy",
                                      citations=cite_ref(authority.clause)))
 
-    exceptions = _exceptions(app, checks, rulebook, fx, cite_ref)
+    exceptions = _exceptions(app, checks, rulebook, fx, cite_ref, authority)
     for item in exceptions:
         if not item.mitigants:
             reasons.append(NoteStatement(text=f"No mitigant for the {item.label} exception is found in the application: "
@@ -209,7 +211,7 @@ def _conditions_answer(question: str, standard: str, *, index: ClauseIndex, sett
 
 
 def _exceptions(app: Application, checks: list[PolicyCheck], rulebook: Rulebook, fx: dict[str, Decimal],
-                cite_ref: Callable[[ClauseRef | None], list[int]]) -> list[ExceptionNote]:
+                cite_ref: Callable[[ClauseRef | None], list[int]], authority: Authority) -> list[ExceptionNote]:
     """Section 5: each exception with the clause it departs from, its route, and the mitigants found."""
     found = []
     for check in (c for c in checks if c.result == "exception_needed"):
@@ -217,9 +219,11 @@ def _exceptions(app: Application, checks: list[PolicyCheck], rulebook: Rulebook,
         mitigant_clause = rulebook.exceptions.mitigant if rulebook.exceptions else None
         marks = [*cite_ref(check.clause), *cite_ref(check.exception_clause), *cite_ref(mitigant_clause),
                  *cite_ref(product_clause)]
+        # The authority named for the note already includes the one-level-up step for exceptions.
+        level = f" (for this request: {authority.approver})" if check.approver != authority.approver else ""
         requirement = NoteStatement(kind="policy", citations=list(dict.fromkeys(marks)), text=(
             f"{check.label} {check.value} departs from the limit {check.limit} ({check.clause_label}); {check.reason}. "
-            f"It may be approved only by the {check.approver}, and only with at least one documented mitigant."))
+            f"It may be approved only by the {check.approver}{level}, and only with at least one documented mitigant."))
         mitigants = [NoteStatement(text=m.text, kind="figure", citations=cite_ref(m.clause))
                      for m in find_mitigants(app, check, checks, rulebook, fx)]
         found.append(ExceptionNote(rule_id=check.rule_id, label=check.label, value=check.value, limit=check.limit,

@@ -87,6 +87,14 @@ class Requirement(ClauseRule):
             self.currencies is None or app.request.currency in self.currencies)
 
 
+class DocumentRule(ClauseRule):
+    """Evidence an application must carry, e.g. the income documents for a salaried applicant."""
+
+    products: list[str]
+    employment: str
+    required: list[str] = Field(min_length=1, description="Document codes as applications list them.")
+
+
 class Haircut(ClauseRule):
     """The collateral haircut of one class: eligible value = market value × (1 − pct / 100)."""
 
@@ -120,13 +128,14 @@ class Rulebook(BaseModel):
     rules: list[PolicyRule] = Field(default_factory=list)
     prohibitions: list[Prohibition] = Field(default_factory=list)
     requirements: list[Requirement] = Field(default_factory=list)
+    documents: list[DocumentRule] = Field(default_factory=list)
     haircuts: list[Haircut] = Field(default_factory=list)
     exceptions: ExceptionClauses | None = None
     authority: AuthorityMatrix | None = None
 
     def all_rules(self) -> list[ClauseRule]:
         """Every clause-backed rule, for verification against the index."""
-        return [*self.rules, *self.prohibitions, *self.requirements, *self.haircuts]
+        return [*self.rules, *self.prohibitions, *self.requirements, *self.documents, *self.haircuts]
 
     def haircut_pct(self) -> dict[str, Decimal]:
         return {h.collateral: h.pct for h in self.haircuts}
