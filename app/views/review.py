@@ -15,6 +15,7 @@ import yaml
 from xiaoshen.audit import record_note
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.review.application import Application, load_application, parse_application
+from xiaoshen.review.edited import edited_docx, edited_html
 from xiaoshen.review.note import ReviewNote, draft_note
 from xiaoshen.review.render import render_docx, render_html, render_markdown
 from xiaoshen.settings import PROJECT_ROOT
@@ -150,13 +151,18 @@ if note is not None:
         shell.show_citation(citation, user)
 
     st.markdown("#### The draft note")
-    st.caption("Edit the draft before you download it; the Markdown download carries your edits. Word and "
-               "HTML are the drafted note as generated, with its tables and citation appendix.")
+    st.caption("Edit the draft before you download it: every download carries your edits (unedited, Word and "
+               "HTML are rendered from the note itself, with its tables and citation appendix).")
     edited = st.text_area("Draft (Markdown)", key="note_md", height=420)
+    unchanged = edited == render_markdown(note)
+    word = render_docx(note) if unchanged else edited_docx(edited)
+    page = render_html(note) if unchanged else edited_html(edited, f"Credit review note {note.application_id}")
+    if not unchanged:
+        st.caption(":orange[Edited by you] — the downloads are your version of the draft.")
     c1, c2, c3 = st.columns(3)
     c1.download_button("Download Markdown", edited.encode("utf-8"), f"{note.application_id}.md",
                        mime="text/markdown", key="download_md")
-    c2.download_button("Download Word", render_docx(note), f"{note.application_id}.docx", key="download_docx",
+    c2.download_button("Download Word", word, f"{note.application_id}.docx", key="download_docx",
                        mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
-    c3.download_button("Download HTML", render_html(note).encode("utf-8"), f"{note.application_id}.html",
+    c3.download_button("Download HTML", page.encode("utf-8"), f"{note.application_id}.html",
                        mime="text/html", key="download_html")
