@@ -1,0 +1,173 @@
+"""Driving the real app in real headless Chromium (Playwright over Debian's /usr/bin/chromium): start
+`xiaoshen app` as a process, sign in, ask, wait for Streamlit to finish a run, take screenshots. Shared by
+tests/test_e2e_browser.py and scripts/screenshots.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the background-networking flags Chromium tries to reach Google's services at start; on a closed
+# network that fails (and must not be attempted at all).
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1400, "height": 1000}
+PASSWORDS = {"officer": "demo-officer", "risk": "demo-risk", "admin": "demo-admin"}
+# A question runs retrieval on a 2-core CPU shared with other work, and the first one loads the models.
+SLOW_MS = 150_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class AppServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    audit_log: Path
+
+
+@contextmanager
+def serve_app(index_dir: Path, cache_dir: Path, audit_log: Path, log: Path,
+              startup_timeout: float = 120.0) -> Iterator[AppServer]:
+    """`xiaoshen app --port N --index DIR` in its own process group, until the block ends."""
+    port = free_port()
+    env = dict(os.environ, XIAOSHEN_CACHE_DIR=str(cache_dir), XIAOSHEN_ACCESS__AUDIT_LOG=str(audit_log),
+               # Other people editing app/ must not make the page offer a rerun in the middle of a run.
+               STREAMLIT_SERVER_FILE_WATCHER_TYPE="none")
+    xiaoshen = Path(sys.executable).parent / "xiaoshen"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        process = subprocess.Popen([str(xiaoshen), "app", "--port", str(port), "--index", str(index_dir)],
+                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = AppServer(f"http://127.0.0.1:{port}/", process, log, audit_log)
+    try:
+        _wait_until_serving(server, startup_timeout)
+        yield server
+    finally:
+        # `xiaoshen app` runs streamlit as a child: end the whole group this function started.
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _wait_until_serving(server: AppServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"the app exited with {server.process.returncode}:\n{server.log.read_text()}")
+        try:
+            with urllib.request.urlopen(server.url + "_stcore/health", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the app did not answer within {timeout:.0f} s:\n{server.log.read_text()}")
+        time.sleep(0.25)  # polling for readiness, not waiting for a result
+
+
+def launch(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def settled(page: Any, timeout: float = SLOW_MS) -> None:
+    """Wait until Streamlit has finished the current script run (its running indicator is gone)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("[data-testid^=stStatusWidgetRunning]")).to_have_count(0, timeout=timeout)
+
+
+def sign_in(page: Any, url: str, username: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    page.get_by_role("textbox", name="Username").fill(username)
+    page.get_by_role("textbox", name="Password").fill(PASSWORDS[username])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out")).to_be_visible(timeout=SLOW_MS)
+    settled(page)
+
+
+def sign_out(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=SLOW_MS)
+
+
+HEADINGS = {"Ask": "Ask the policies", "Search": "Search the policies", "Review": "Draft a credit review note",
+            "Batch": "Batch review notes", "Library": "Policy library", "Audit": "Audit log"}
+
+
+def go_to(page: Any, title: str) -> None:
+    """Open a page from the sidebar navigation and wait until it has been drawn."""
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+    expect(page.get_by_role("heading", name=HEADINGS[title])).to_be_visible(timeout=SLOW_MS)
+    settled(page)
+
+
+def ask(page: Any, question: str) -> Any:
+    """Ask in the chat input; returns the locator of the assistant's answer once the run has finished."""
+    from playwright.sync_api import expect
+
+    answers = page.get_by_test_id("stChatMessage").filter(has=page.get_by_test_id("stChatMessageAvatarAssistant"))
+    before = answers.count()
+    box = page.get_by_test_id("stChatInput").locator("textarea")
+    box.fill(question)
+    box.press("Enter")
+    expect(answers).to_have_count(before + 1, timeout=SLOW_MS)
+    # An answer ends with its groundedness line; an abstention carries its badge.
+    expect(answers.last).to_contain_text(re.compile(r"Groundedness \d+%|Not addressed"), timeout=SLOW_MS)
+    settled(page)
+    return answers.last
+
+
+def choose(page: Any, label: str, option: str) -> None:
+    """Pick an option of a st.selectbox by typing it (the list is virtualised)."""
+    box = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True))
+    box.click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option).first.click()
+    settled(page)
+
+
+def screenshot(page: Any, path: Path, *, full: bool = True) -> Path:
+    """A PNG of the page; `full` grows the viewport to the height of Streamlit's scrolling main area (a
+    plain full-page screenshot would stop at the viewport, as the document itself does not scroll)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    if full:
+        height = page.evaluate("() => document.getElementById('stMain')?.scrollHeight || 0")
+        if height > size["height"]:
+            page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 6000)})
+            page.wait_for_function(
+                "h => { const m = document.getElementById('stMain');"
+                " return m && m.clientHeight >= Math.min(h, 5960) - 1; }", arg=height)
+    page.screenshot(path=str(path), animations="disabled")
+    if page.viewport_size != size:
+        page.set_viewport_size(size)
+    return path

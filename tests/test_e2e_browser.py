@@ -1,0 +1,209 @@
+"""End to end in a real browser: `xiaoshen app` serving the sample index, driven in headless Chromium
+(Debian's /usr/bin/chromium through Playwright). An officer signs in, asks, opens a citation and its source
+PDF, drafts a review note, edits and downloads it, signs out; an administrator finds those actions in the
+audit log and verifies its chain. An officer probing the risk-only document sees nothing of it.
+Screenshots of every step go to test-artifacts/e2e/."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import pytest
+
+from tests.browser import (
+    CHROMIUM,
+    ROOT,
+    SLOW_MS,
+    VIEWPORT,
+    AppServer,
+    ask,
+    choose,
+    go_to,
+    launch,
+    screenshot,
+    serve_app,
+    settled,
+    sign_in,
+    sign_out,
+)
+from xiaoshen.audit import AuditLog
+from xiaoshen.index import ClauseIndex
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+QUESTION = "What is the maximum LTV for owner-occupied commercial real estate?"
+SAMPLE = "APP-002_cre-owner-occupied-ltv-78-exception.json"
+RESTRICTED = "NCB-RSK-009"
+WATCHLIST = "When is a borrower placed on the watchlist?"
+EDIT = "Site visit done by the officer; the draft stands."
+
+
+@pytest.fixture(scope="module")
+def chromium() -> None:
+    """Chromium and Playwright, or a skip — a failure when `make test` requires the browser."""
+    reason = None
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (Debian's chromium package; `make browser` installs it)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            reason = "playwright is not installed (the dev extra)"
+    if reason:
+        if os.environ.get("XIAOSHEN_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"the browser test is required (XIAOSHEN_REQUIRE_BROWSER=1) but {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def server(chromium: None, sample_index: ClauseIndex, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    audit = tmp_path_factory.mktemp("e2e-audit") / "audit.jsonl"
+    with serve_app(sample_index.settings.index_dir, sample_index.settings.keyword_cache_dir, audit,
+                   ARTIFACTS / "server.log") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: None) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chrome = launch(playwright)
+        yield chrome
+        chrome.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    yield tab
+    context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    screenshot(page, ARTIFACTS / f"{name}.png")
+
+
+def test_officer_asks_reviews_downloads_and_admin_audits(server: AppServer, page: Any, tmp_path: Path) -> None:
+    from docx import Document
+    from playwright.sync_api import expect
+
+    page.goto(server.url)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_text("a person decides").first).to_be_visible()
+    shot(page, "01-sign-in")
+
+    # --- Ask: a cited answer; the citation opens the clause, the quote highlighted, and the source PDF.
+    sign_in(page, server.url, "officer")
+    answer = ask(page, QUESTION)
+    expect(answer).to_contain_text("75%")
+    expect(answer).to_contain_text("[1]")
+    shot(page, "02-ask-answer")
+
+    citation = answer.get_by_test_id("stExpander").filter(has_text="[1] NCB-CRE-002 v3.0")
+    citation.locator("summary").click()
+    body = citation.get_by_test_id("stExpanderDetails")
+    expect(body).to_be_visible()
+    caption = body.get_by_test_id("stCaptionContainer").first
+    expect(caption).to_have_text(re.compile(r"NCB-CRE-002 version 3\.0 · section [\d.]+, page \d+"))
+    quote = body.locator(".stMarkdownColoredBackground")
+    expect(quote).to_have_count(1)
+    assert quote.inner_text().strip() in body.inner_text(), "the highlighted quote sits inside the clause text"
+    assert "75%" in quote.inner_text(), "the highlighted words carry the figure of the answer"
+    link = body.get_by_role("link", name=re.compile(r"^Open the source file"))
+    expect(link).to_be_visible()
+    shot(page, "03-ask-citation")
+    href = link.get_attribute("href")
+    page_number = re.search(r"page (\d+)", caption.inner_text()).group(1)  # type: ignore[union-attr]
+    assert href.endswith(f".pdf#page={page_number}"), href
+    pdf = page.request.get(urljoin(page.url, href.split("#")[0]))
+    assert pdf.ok and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.body().startswith(b"%PDF"), "the link serves the source PDF itself"
+
+    # --- Review: a sample application → the draft note, edited, downloaded as Markdown and Word.
+    go_to(page, "Review")
+    expect(page.get_by_text("The assistant drafts; a person decides.")).to_be_visible()
+    choose(page, "Sample application", SAMPLE)
+    expect(page.get_by_text(re.compile(r"^APP-002 · "))).to_be_visible()
+    page.get_by_role("button", name="Draft the review note").click()
+    expect(page.get_by_role("heading", name=re.compile(r"^APP-002 — "))).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_role("button", name="Download Markdown")).to_be_visible(timeout=SLOW_MS)
+    settled(page)
+    expect(page.get_by_text("Draft recommendation: approve with conditions", exact=True)).to_be_visible()
+    expect(page.get_by_text("exception needed", exact=True).first).to_be_visible()
+    expect(page.get_by_test_id("stExpander").filter(has_text=re.compile(r"\[1\] NCB-"))).not_to_have_count(0)
+    shot(page, "04-review-note")
+
+    draft = page.get_by_role("textbox", name="Draft (Markdown)")
+    draft.fill(draft.input_value() + "\n\n" + EDIT + "\n")
+    draft.press("Control+Enter")  # applies the edit: the page reruns with it
+    markdown = ""
+    for _ in range(5):  # the download carries the edit once that rerun is done
+        settled(page)
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download Markdown").click()
+        assert download.value.suggested_filename == "APP-002.md"
+        markdown = Path(download.value.path()).read_text(encoding="utf-8")
+        if EDIT in markdown:
+            break
+    assert markdown.startswith("# Credit review note — APP-002 (DRAFT)"), markdown[:200]
+    assert "Approve with conditions" in markdown and EDIT in markdown
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download Word").click()
+    assert download.value.suggested_filename == "APP-002.docx"
+    word = tmp_path / "APP-002.docx"
+    download.value.save_as(word)
+    document = Document(str(word))
+    text = "\n".join(p.text for p in document.paragraphs)
+    assert "APP-002" in text and "Approve with conditions" in text
+    assert document.tables, "the Word note has real tables"
+
+    sign_out(page)
+    shot(page, "05-signed-out")
+
+    # --- Audit: the administrator sees the officer's question and note, and the chain verifies.
+    sign_in(page, server.url, "admin")
+    go_to(page, "Audit")
+    page.get_by_role("button", name="Verify the chain").click()
+    expect(page.get_by_text(re.compile(r"^Intact: \d+ entries"))).to_be_visible(timeout=SLOW_MS)
+    choose(page, "User", "officer")
+    table = page.get_by_test_id("stDataFrame").first
+    users, actions = table.locator("td[aria-colindex='3']"), table.locator("td[aria-colindex='4']")
+    expect(users.filter(has_text="admin")).to_have_count(0, timeout=SLOW_MS)  # the filter has applied
+    expect(actions.filter(has_text=re.compile(r"^review$"))).to_have_count(1)
+    expect(actions.filter(has_text=re.compile(r"^ask$")).first).to_be_attached()
+    assert set(users.all_text_contents()) == {"officer"}
+    review_row = table.locator("tr").filter(has=page.locator("td[aria-colindex='4']", has_text="review"))
+    expect(review_row.locator("td[aria-colindex='5']")).to_have_text("APP-002")
+    shot(page, "06-audit")
+
+    log = AuditLog(server.audit_log)
+    assert log.verify().ok
+    assert {"sign_in", "ask", "review"} <= {e.action for e in log.entries() if e.user == "officer"}
+
+
+def test_an_officer_sees_nothing_of_the_risk_only_document(server: AppServer, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, server.url, "officer")
+    answer = ask(page, WATCHLIST)
+    # text_content, not inner_text: the collapsed citations' clause text counts as shown too.
+    shown = page.locator("#stMain").text_content()
+    assert RESTRICTED not in shown and "Watchlist Guidance" not in shown, shown
+    screenshot(page, ARTIFACTS / "07-probe-officer.png")
+
+    # The same question does reach the document for a role allowed to read it: the probe is a real one.
+    sign_out(page)
+    sign_in(page, server.url, "risk")
+    answer = ask(page, WATCHLIST)
+    expect(answer).to_contain_text(RESTRICTED)
+    screenshot(page, ARTIFACTS / "08-probe-risk.png")
