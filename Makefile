@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8501
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install index run test lint bench sample-policies clean
+.PHONY: install browser index run test lint bench sample-policies clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -26,9 +27,14 @@ index: install
 run: index
 	$(BIN)/xiaoshen app --port $(PORT)
 
-test: install
+# The end-to-end test drives the app in Debian's chromium (never a browser downloaded by Playwright).
+browser:
+	[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -qq && \
+		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+test: install browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	XIAOSHEN_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check .
