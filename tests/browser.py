@@ -107,6 +107,8 @@ def sign_in(page: Any, url: str, username: str) -> None:
     page.get_by_role("textbox", name="Password").fill(PASSWORDS[username])
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out")).to_be_visible(timeout=SLOW_MS)
+    # Signing in lands on Ask, whose first run in a fresh server loads the index and the models.
+    expect(page.get_by_test_id("stChatInput")).to_be_visible(timeout=SLOW_MS)
     settled(page)
 
 
@@ -117,16 +119,27 @@ def sign_out(page: Any) -> None:
     expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=SLOW_MS)
 
 
-HEADINGS = {"Ask": "Ask the policies", "Search": "Search the policies", "Review": "Draft a credit review note",
-            "Batch": "Batch review notes", "Library": "Policy library", "Audit": "Audit log"}
+# Each page: its heading, and what it draws last — seen, the page's run has (all but) finished. Streamlit
+# shows its running indicator only some time into a run, so that indicator alone cannot tell.
+PAGES: dict[str, tuple[str, Any]] = {
+    "Ask": ("Ask the policies", lambda page: page.get_by_test_id("stChatInput")),
+    "Search": ("Search the policies", lambda page: page.get_by_role("textbox", name="Ask about the lending policy")),
+    "Review": ("Draft a credit review note", lambda page: page.get_by_test_id("stSelectbox").or_(
+        page.get_by_test_id("stFileUploader")).first),
+    "Batch": ("Batch review notes", lambda page: page.get_by_text("Applications drafted in parallel")),
+    "Library": ("Policy library", lambda page: page.get_by_text(re.compile(r"documents you may read"))),
+    "Audit": ("Audit log", lambda page: page.get_by_role("button", name="Export JSONL")),
+}
 
 
 def go_to(page: Any, title: str) -> None:
     """Open a page from the sidebar navigation and wait until it has been drawn."""
     from playwright.sync_api import expect
 
+    heading, last = PAGES[title]
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
-    expect(page.get_by_role("heading", name=HEADINGS[title])).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=SLOW_MS)
+    expect(last(page)).to_be_visible(timeout=SLOW_MS)
     settled(page)
 
 

@@ -135,7 +135,7 @@ def test_officer_asks_reviews_downloads_and_admin_audits(server: AppServer, page
     expect(page.get_by_text(re.compile(r"^APP-002 · "))).to_be_visible()
     page.get_by_role("button", name="Draft the review note").click()
     expect(page.get_by_role("heading", name=re.compile(r"^APP-002 — "))).to_be_visible(timeout=SLOW_MS)
-    expect(page.get_by_role("button", name="Download Markdown")).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_role("button", name="Download HTML")).to_be_visible(timeout=SLOW_MS)  # drawn last
     settled(page)
     expect(page.get_by_text("Draft recommendation: approve with conditions", exact=True)).to_be_visible()
     expect(page.get_by_text("exception needed", exact=True).first).to_be_visible()
@@ -145,17 +145,17 @@ def test_officer_asks_reviews_downloads_and_admin_audits(server: AppServer, page
     draft = page.get_by_role("textbox", name="Draft (Markdown)")
     draft.fill(draft.input_value() + "\n\n" + EDIT + "\n")
     draft.press("Control+Enter")  # applies the edit: the page reruns with it
-    markdown = ""
-    for _ in range(5):  # the download carries the edit once that rerun is done
-        settled(page)
-        with page.expect_download() as download:
-            page.get_by_role("button", name="Download Markdown").click()
-        assert download.value.suggested_filename == "APP-002.md"
-        markdown = Path(download.value.path()).read_text(encoding="utf-8")
-        if EDIT in markdown:
-            break
+    expect(page.get_by_text("Edited by you")).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_role("button", name="Download HTML")).to_be_visible()
+    settled(page)
+    shot(page, "05-review-edited")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download Markdown").click()
+    assert download.value.suggested_filename == "APP-002.md"
+    markdown = Path(download.value.path()).read_text(encoding="utf-8")
     assert markdown.startswith("# Credit review note — APP-002 (DRAFT)"), markdown[:200]
-    assert "Approve with conditions" in markdown and EDIT in markdown
+    assert "Approve with conditions" in markdown and markdown.rstrip().endswith(EDIT)
 
     with page.expect_download() as download:
         page.get_by_role("button", name="Download Word").click()
@@ -164,11 +164,11 @@ def test_officer_asks_reviews_downloads_and_admin_audits(server: AppServer, page
     download.value.save_as(word)
     document = Document(str(word))
     text = "\n".join(p.text for p in document.paragraphs)
-    assert "APP-002" in text and "Approve with conditions" in text
-    assert document.tables, "the Word note has real tables"
+    assert "APP-002" in text and "Approve with conditions" in text and EDIT in text
+    assert document.tables, "the Word note keeps its tables"
 
     sign_out(page)
-    shot(page, "05-signed-out")
+    shot(page, "06-signed-out")
 
     # --- Audit: the administrator sees the officer's question and note, and the chain verifies.
     sign_in(page, server.url, "admin")
@@ -184,7 +184,7 @@ def test_officer_asks_reviews_downloads_and_admin_audits(server: AppServer, page
     assert set(users.all_text_contents()) == {"officer"}
     review_row = table.locator("tr").filter(has=page.locator("td[aria-colindex='4']", has_text="review"))
     expect(review_row.locator("td[aria-colindex='5']")).to_have_text("APP-002")
-    shot(page, "06-audit")
+    shot(page, "07-audit")
 
     log = AuditLog(server.audit_log)
     assert log.verify().ok
@@ -199,11 +199,11 @@ def test_an_officer_sees_nothing_of_the_risk_only_document(server: AppServer, pa
     # text_content, not inner_text: the collapsed citations' clause text counts as shown too.
     shown = page.locator("#stMain").text_content()
     assert RESTRICTED not in shown and "Watchlist Guidance" not in shown, shown
-    screenshot(page, ARTIFACTS / "07-probe-officer.png")
+    screenshot(page, ARTIFACTS / "08-probe-officer.png")
 
     # The same question does reach the document for a role allowed to read it: the probe is a real one.
     sign_out(page)
     sign_in(page, server.url, "risk")
     answer = ask(page, WATCHLIST)
     expect(answer).to_contain_text(RESTRICTED)
-    screenshot(page, ARTIFACTS / "08-probe-risk.png")
+    screenshot(page, ARTIFACTS / "09-probe-risk.png")
