@@ -105,3 +105,27 @@ def app_cli():  # type: ignore[no-untyped-def]
     from xiaoshen.cli import app
 
     return app
+
+
+def test_a_review_note_never_cites_a_clause_its_reader_may_not_see(sample_index, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from xiaoshen.review.application import load_application
+    from xiaoshen.review.note import draft_note
+
+    # A rules file whose LTV limit rests on a clause of the risk-only document.
+    rules = (PROJECT_ROOT / "data" / "policy_rules.yaml").read_text(encoding="utf-8")
+    original = '''value: 75, text: "75%",
+     clause: {doc_id: NCB-CRE-002, section: "4.2"},'''
+    assert original in rules
+    restricted_rules = tmp_path / "rules.yaml"
+    restricted_rules.write_text(rules.replace(original, '''value: 75, text: "32 percent",
+     clause: {doc_id: NCB-RSK-009, section: "2.1"},'''), encoding="utf-8")
+    app = load_application(PROJECT_ROOT / "data" / "sample_applications" /
+                           "APP-002_cre-owner-occupied-ltv-78-exception.json")
+    settings = sample_index.settings
+
+    as_risk = draft_note(app, index=sample_index, settings=settings, rules_path=restricted_rules, roles=["risk"])
+    as_officer = draft_note(app, index=sample_index, settings=settings, rules_path=restricted_rules,
+                            roles=["officer"])
+    assert RESTRICTED in {c.doc_id for c in as_risk.citations}, "the rule's clause is cited for a risk reader"
+    assert RESTRICTED not in {c.doc_id for c in as_officer.citations}
+    assert as_officer.recommendation == as_risk.recommendation, "the figures and checks do not depend on the reader"

@@ -62,11 +62,13 @@ def parse_formats(value: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _fingerprint(app: Application, index: ClauseIndex, settings: Settings, rules: Path, formats: list[str]) -> str:
+def _fingerprint(app: Application, index: ClauseIndex, settings: Settings, rules: Path, formats: list[str],
+                 roles: list[str] | None = None) -> str:
     """What a batch note depends on: the application, the index build (policies), the settings, the rules and
     the formats asked for (asking for another format redoes the note)."""
     payload = json.dumps([app.model_dump(mode="json"), index.build_id, settings.fingerprint(),
-                          hashlib.sha256(rules.read_bytes()).hexdigest(), sorted(formats)], sort_keys=True)
+                          hashlib.sha256(rules.read_bytes()).hexdigest(), sorted(formats),
+                          sorted(roles) if roles is not None else None], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -77,7 +79,7 @@ def note_files(app_id: str, formats: Sequence[str]) -> dict[str, str]:
 
 def run_batch(source: Path, out_dir: Path, *, index: ClauseIndex, settings: Settings, workers: int = 1,
               rules: Path = DEFAULT_RULES, formats: Sequence[str] = ("md",),
-              progress: Callable[[str], None] | None = None) -> BatchReport:
+              progress: Callable[[str], None] | None = None, roles: list[str] | None = None) -> BatchReport:
     """Draft a note per application into `out_dir` in each format, with summary.csv, summary.html and
     errors.csv beside them."""
     formats = parse_formats(formats)
@@ -90,7 +92,7 @@ def run_batch(source: Path, out_dir: Path, *, index: ClauseIndex, settings: Sett
         if isinstance(item, ApplicationError):
             report.errors.append((item.source, str(item)))
             continue
-        digest = _fingerprint(item, index, settings, rules, formats)
+        digest = _fingerprint(item, index, settings, rules, formats, roles)
         previous = state.get(item.id)
         files = note_files(item.id, formats).values()
         if previous and previous.get("hash") == digest and "row" in previous and all(
@@ -104,7 +106,7 @@ def run_batch(source: Path, out_dir: Path, *, index: ClauseIndex, settings: Sett
     def work(job: tuple[Application, str]) -> tuple[str, str, ReviewNote | None, str]:
         app, digest = job
         try:
-            note = draft_note(app, index=index, settings=settings, rules_path=rules)
+            note = draft_note(app, index=index, settings=settings, rules_path=rules, roles=roles)
             for fmt, name in note_files(app.id, formats).items():
                 rendered = RENDERERS[fmt](note)
                 path = out_dir / name

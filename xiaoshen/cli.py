@@ -64,14 +64,19 @@ def _cli_user() -> str:
         return "cli:unknown"
 
 
-def _reader_filter(filters: list[str] | None, roles: list[str] | None):  # type: ignore[no-untyped-def]
+def _roles(roles: list[str] | None) -> list[str] | None:
     from xiaoshen.access import ROLES
-    from xiaoshen.retrieve import ClauseFilter
 
     unknown = [r for r in roles or [] if r not in ROLES]
     if unknown:
         raise XiaoshenError(f"Unknown role(s) {', '.join(unknown)}", "roles are: " + ", ".join(ROLES))
-    return ClauseFilter.parse(filters or []).for_roles(roles or None)
+    return roles or None
+
+
+def _reader_filter(filters: list[str] | None, roles: list[str] | None):  # type: ignore[no-untyped-def]
+    from xiaoshen.retrieve import ClauseFilter
+
+    return ClauseFilter.parse(filters or []).for_roles(_roles(roles))
 
 
 @app.command()
@@ -320,6 +325,7 @@ def review(
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the note here instead of stdout.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The note as JSON.")] = False,
     backend: Annotated[str | None, typer.Option("--backend")] = None,
+    roles: RoleOpt = None,
 ) -> None:
     """Draft the credit review note for one application: figures, policy checks, citations, recommendation."""
     from xiaoshen.review.application import load_application
@@ -335,7 +341,10 @@ def review(
     try:
         settings = _settings(index)
         note = draft_note(load_application(application), index=_open_index(settings), settings=settings,
-                          backend=backend)
+                          backend=backend, roles=_roles(roles))
+        from xiaoshen.audit import record_note
+
+        record_note(_audit(settings), _cli_user(), note)
     except XiaoshenError as exc:
         raise _fail(exc) from exc
     if as_json:
@@ -361,6 +370,7 @@ def batch(
     index: IndexOpt = None,
     workers: Annotated[int, typer.Option("--workers", help="Applications drafted in parallel.")] = 1,
     formats: Annotated[str, typer.Option("--format", help="Note formats, comma-separated: md, docx, html.")] = "md",
+    roles: RoleOpt = None,
 ) -> None:
     """Draft review notes for many applications; re-running skips the unchanged ones.
 
@@ -381,7 +391,12 @@ def batch(
                       console=err, transient=True) as bar:
             task = bar.add_task("drafting", total=None)
             report = run_batch(source, out_dir, index=clause_index, settings=settings, workers=workers,
-                               formats=chosen, progress=lambda app_id: bar.update(task, description=app_id, advance=1))
+                               formats=chosen, roles=_roles(roles),
+                               progress=lambda app_id: bar.update(task, description=app_id, advance=1))
+        _audit(settings).append(user=_cli_user(), action="batch", subject=str(source),
+                                settings_hash=settings.fingerprint(),
+                                details={"drafted": report.written, "unchanged": report.skipped,
+                                         "failed": [name for name, _ in report.errors], "formats": chosen})
     except XiaoshenError as exc:
         raise _fail(exc) from exc
     for source_name, reason in report.errors:

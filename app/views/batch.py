@@ -112,7 +112,8 @@ if upload is not None and st.button("Draft the notes", type="primary", key="run_
             def work() -> None:
                 try:
                     outcome["report"] = run_batch(source, out_dir, index=index, settings=settings,
-                                                  workers=workers, formats=formats or ["md"], progress=finished.put)
+                                                  workers=workers, formats=formats or ["md"], progress=finished.put,
+                                                  roles=list(user.roles))
                 except Exception as exc:  # re-raised below, in the script thread
                     outcome["error"] = exc
 

@@ -114,7 +114,7 @@ if application is not None:
     if st.button("Draft the review note", type="primary", key="draft"):
         try:
             with st.spinner("Computing figures, checking policy, retrieving clauses…"):
-                note = draft_note(application, index=index, settings=settings)
+                note = draft_note(application, index=index, settings=settings, roles=list(user.roles))
         except XiaoshenError as exc:
             st.error(str(exc))
             st.stop()

@@ -98,8 +98,10 @@ class ReviewNote(BaseModel):
 
 
 def draft_note(app: Application, *, index: ClauseIndex, settings: Settings, rules_path: Path = DEFAULT_RULES,
-               backend: str | None = None) -> ReviewNote:
-    """Compute, check, retrieve and compose the draft note for one application."""
+               backend: str | None = None, roles: list[str] | None = None) -> ReviewNote:
+    """Compute, check, retrieve and compose the draft note for one application; `roles` limits the clauses
+    it may cite to those the reader may see (None: unrestricted)."""
+    reader = ClauseFilter().for_roles(roles)
     rulebook = load_rulebook(rules_path)
     if rulebook.authority is None:
         raise XiaoshenError(f"{rules_path} has no authority matrix", "add the 'authority' section")
@@ -125,7 +127,9 @@ def draft_note(app: Application, *, index: ClauseIndex, settings: Settings, rule
 
     def cite_ref(ref: ClauseRef | None) -> list[int]:
         clause = find_clause(clauses, ref) if ref else None
-        return [cite(Citation.for_clause(0, clause, clause.text[:300]))] if clause else []
+        if clause is None or not reader.allows(clause):
+            return []
+        return [cite(Citation.for_clause(0, clause, clause.text[:300]))]
 
     reasons = []
     for check in checks:
@@ -158,7 +162,8 @@ def draft_note(app: Application, *, index: ClauseIndex, settings: Settings, rule
     standard = PRODUCT_STANDARD[app.request.product]
     question = (f"What conditions precedent to drawdown and what covenants apply to "
                 f"{PRODUCT_NAME[app.request.product]} loans?")
-    covenants = _conditions_answer(question, standard, index=index, settings=settings, backend=backend)
+    covenants = _conditions_answer(question, standard, index=index, settings=settings, backend=backend,
+                                   roles=roles)
     conditions = required
     if not covenants.abstained:
         numbering = {c.n: cite(c) for c in covenants.citations}
@@ -194,15 +199,16 @@ def clear_conditions_cache() -> None:
 
 
 def _conditions_answer(question: str, standard: str, *, index: ClauseIndex, settings: Settings,
-                       backend: str | None) -> Answer:
+                       backend: str | None, roles: list[str] | None) -> Answer:
     """The answer engine's conditions for a product standard, asked once per index build, settings and backend:
     every application of a product asks the same question, so a batch need not repeat the retrieval."""
-    key = (question, standard, index.build_id, settings.fingerprint(), backend or settings.answer.backend)
+    key = (question, standard, index.build_id, settings.fingerprint(), backend or settings.answer.backend,
+           ",".join(sorted(roles)) if roles is not None else "*")
     with _CONDITIONS_LOCK:
         cached = _CONDITIONS.get(key)
     if cached is None:
         cached = answer(question, index=index, settings=settings, backend=backend,
-                        filters=ClauseFilter(doc_ids=[standard], current_only=True))
+                        filters=ClauseFilter(doc_ids=[standard], current_only=True).for_roles(roles))
         with _CONDITIONS_LOCK:
             if len(_CONDITIONS) > 64:
                 _CONDITIONS.clear()
