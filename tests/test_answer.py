@@ -13,6 +13,8 @@ from ingest.pipeline import ingest
 from tests.conftest import make_settings
 from xiaoshen.answer import NOT_ADDRESSED, answer
 from xiaoshen.answer.backends import BACKENDS, Draft, register
+from xiaoshen.answer.evidence import focus_tokens
+from xiaoshen.answer.rerank import rerank
 from xiaoshen.answer.verify import verify
 from xiaoshen.cli import app
 from xiaoshen.index import ClauseIndex
@@ -174,3 +176,51 @@ def test_agreeing_policies_raise_no_conflict(sample_index: ClauseIndex) -> None:
     result = answer("What is the minimum credit score for a residential mortgage?", index=sample_index,
                     settings=sample_index.settings)
     assert not [s for s in result.sentences if s.reasoning]
+
+
+def test_markers_number_the_reranked_hits_and_the_answer_cites_the_top_one(sample_index: ClauseIndex) -> None:
+    result = answer("Which risk grades may receive new lending?", index=sample_index, settings=sample_index.settings)
+    assert [h.rank for h in result.retrieval] == list(range(1, len(result.retrieval) + 1))
+    assert not result.abstained and 1 in {c.n for c in result.citations}
+    by_rank = {h.rank: h.clause for h in result.retrieval}
+    assert all(c.clause_id == by_rank[c.n].clause_id for c in result.citations)
+
+
+def test_rerank_weights_decide_the_order(sample_index: ClauseIndex) -> None:
+    question = "What haircut applies to inventory taken as collateral?"
+    hits = search(question, index=sample_index, settings=sample_index.settings, k=8)
+    conf = sample_index.settings.answer.model_copy()
+    conf.rerank_weights = [0.0, 0.0, 0.0, -1.0]  # the rank prior alone: fused order unchanged
+    assert [h.clause.clause_id for h in rerank(question, hits, sample_index, conf).hits] == \
+        [h.clause.clause_id for h in hits]
+    conf.rerank_weights = [0.0, 0.0, 1.0, 0.0]  # best-sentence meaning alone
+    ranked = rerank(question, hits, sample_index, conf)
+    best = [max(c) for c in ranked.cosines]
+    assert best == sorted(best, reverse=True)
+
+
+def test_what_is_asked_for_is_found_in_the_question() -> None:
+    assert {"font", "size"} <= focus_tokens("What font and font size must a credit review note be typed in?")
+    assert "fee" in focus_tokens("What fee does the Bank charge for releasing collateral?")
+    assert "贴息" in focus_tokens("贴息比例是多少？")
+    assert focus_tokens("Can the Board approve a prohibited loan as an exception?") == set()
+
+
+@pytest.mark.parametrize("question", [
+    "What annual fee does the Bank charge for a business credit card?",
+    "What arrangement fee does the Bank charge on a syndicated loan?",
+    "信用卡年费是多少？",
+])
+def test_questions_about_things_the_policies_never_state_are_declined(sample_index: ClauseIndex, question: str) -> None:
+    result = answer(question, index=sample_index, settings=sample_index.settings)
+    assert result.abstained and not result.citations and result.see_also
+
+
+@pytest.mark.parametrize("question", [
+    "How often must commercial real estate collateral be revalued?",
+    "What haircut applies to inventory taken as collateral?",
+    "个人住房贷款期限最长多少年？",
+])
+def test_questions_the_policies_answer_are_not_declined(sample_index: ClauseIndex, question: str) -> None:
+    result = answer(question, index=sample_index, settings=sample_index.settings)
+    assert not result.abstained and result.groundedness == 1.0

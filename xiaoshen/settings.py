@@ -68,11 +68,16 @@ class AnswerSettings(_Group):
     # Sentence support, calibrated on gold snippets vs. their own and other clauses (bench/calibrate.py).
     support_lexical: float = Field(default=0.85, ge=0, le=1)
     support_semantic: float = Field(default=0.75, ge=-1, le=1)
-    # Evidence bar: logistic model over retrieval features, fitted on the dev questions.
-    evidence_weights: list[float] = Field(default=[0.15, -0.34, 2.11, 0.73], min_length=4, max_length=4)
-    evidence_bias: float = 0.57
-    evidence_mean: list[float] = Field(default=[0.483, 0.637, 0.532, 0.176], min_length=4, max_length=4)
-    evidence_std: list[float] = Field(default=[0.104, 0.256, 0.261, 0.241], min_length=4, max_length=4)
+    # Second-stage rerank of the first rerank_k hits (xiaoshen/answer/rerank.py), fitted listwise on the
+    # dev questions by bench/calibrate.py. Weights on: coverage, heading coverage, best-sentence cosine, log rank.
+    rerank_k: int = Field(default=10, ge=1, description="Hits re-ordered before the answer cites the top ones.")
+    rerank_weights: list[float] = Field(default=[3.501, 6.801, 6.196, -1.365], min_length=4, max_length=4)
+    # Evidence bar: logistic model over the features of xiaoshen/answer/evidence.py, fitted on the dev
+    # questions by bench/calibrate.py (which also reports leave-one-out figures).
+    evidence_weights: list[float] = Field(default=[-0.53, -0.76, 2.02, 0.71, 1.34, -0.07, -0.93, 1.16], min_length=8, max_length=8)
+    evidence_bias: float = 1.41
+    evidence_mean: list[float] = Field(default=[0.482, 0.635, 0.531, 0.176, 0.494, 0.475, 0.069, 0.863], min_length=8, max_length=8)
+    evidence_std: list[float] = Field(default=[0.104, 0.257, 0.261, 0.241, 0.099, 0.24, 0.253, 0.326], min_length=8, max_length=8)
     evidence_threshold: float = Field(default=0.2, ge=0, le=1, description="Abstain below this probability.")
 
 

@@ -27,6 +27,8 @@ class Draft:
 
 class AnswerBackend(Protocol):
     name: str
+    # Whether the context is given in reranked order (xiaoshen/answer/rerank.py) rather than fused order.
+    reranked_context: bool
 
     def draft(self, question: str, context: list[Hit], language: Language, on_token: TokenSink | None = None) -> Draft:
         """Answer `question` from `context` (marker n = context[n-1])."""

@@ -8,6 +8,7 @@ import time
 from xiaoshen.answer.backends import BACKENDS, TokenSink
 from xiaoshen.answer.conflicts import find_conflicts
 from xiaoshen.answer.evidence import answer_probability, evidence_features
+from xiaoshen.answer.rerank import rerank
 from xiaoshen.answer.sentences import split_sentences
 from xiaoshen.answer.verify import verify
 from xiaoshen.errors import XiaoshenError
@@ -45,7 +46,12 @@ def answer(
     if name not in BACKENDS:
         raise XiaoshenError(f"Unknown answer backend {name!r}", "choose one of: " + ", ".join(sorted(BACKENDS)))
     language: Language = detect_language(question)
-    hits = search(question, index=index, settings=settings, k=settings.answer.retrieve_k, filters=filters)
+    found = search(question, index=index, settings=settings, k=settings.answer.retrieve_k, filters=filters)
+    # The evidence bar always judges the reranked hits; the context is in the order the backend asks
+    # for, and `retrieval` reports that order, so marker [n] is always retrieval rank n.
+    ranked = rerank(question, found, index, settings.answer)
+    drafter = BACKENDS[name](settings, index)
+    hits = ranked.hits if getattr(drafter, "reranked_context", True) else found
     context = hits[: settings.answer.context_k]
     base = {"question": question, "language": language, "backend": name, "retrieval": hits,
             "settings_hash": settings.fingerprint(), "index_build": index.build_id}
@@ -53,11 +59,11 @@ def answer(
                 "it is quoted as policy text and not followed." for n, h in enumerate(context, start=1)
                 if _INSTRUCTION.search(h.clause.text)]
 
-    probability = answer_probability(evidence_features(question, hits, index.keyword_index()), settings.answer)
+    probability = answer_probability(evidence_features(question, ranked, index.keyword_index()), settings.answer)
     if not context or probability < settings.answer.evidence_threshold:
         return _abstain(base, context, warnings, started)
 
-    draft = BACKENDS[name](settings, index).draft(question, context, language, on_token)
+    draft = drafter.draft(question, context, language, on_token)
     if draft.declined or not draft.text.strip():
         return _abstain(base, context, warnings, started)
     checked = verify(draft.text, context, index, settings.answer)

@@ -32,6 +32,7 @@ class _Candidate:
 
 class ExtractiveBackend:
     name = "extractive"
+    reranked_context = True  # it quotes the top clause, so the top clause must be the best one
 
     def __init__(self, settings: Settings, index: ClauseIndex) -> None:
         self.settings = settings

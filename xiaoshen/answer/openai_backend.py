@@ -40,6 +40,9 @@ def build_messages(question: str, context: list[Hit], language: Language, max_se
 
 class OpenAICompatibleBackend:
     name = "openai"
+    # The model reads every excerpt and picks what to cite, so it gets them in fused retrieval order; this
+    # also keeps the prompts of the recorded exchanges (tests/data/llm_exchanges) unchanged.
+    reranked_context = False
 
     def __init__(self, settings: Settings) -> None:
         conf = settings.llm

@@ -1,0 +1,102 @@
+"""Second-stage rerank of the retrieved clauses, before anything is cited.
+
+Fused retrieval ranks well on the whole but often puts a clause that restates a rule in passing (a
+cross-reference, a worked example, another policy's summary) above the clause that lays it down. The
+answer cites the top clause, so the engine re-orders the first `rerank_k` hits by a linear score of:
+IDF-weighted share of the question's words in the clause, the same share in the document title and
+heading path (a question naming "the Credit Policy Manual" or the chapter's topic), the embedding cosine
+of the clause's best sentence to the question, and the log of the fused rank (the prior). The weights
+are fitted listwise on the dev questions (bench/calibrate.py) and live in settings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from xiaoshen.answer.sentences import split_sentences
+from xiaoshen.index import ClauseIndex, KeywordIndex, searchable_text
+from xiaoshen.settings import AnswerSettings
+from xiaoshen.text import keyword_tokens
+from xiaoshen.types import Hit
+
+RERANK_FEATURES = ("coverage", "heading_coverage", "best_sentence_cosine", "log_rank")
+
+# Words of the asker, not of the subject: they should not count as "not covered".
+CONVERSATIONAL = frozenset(keyword_tokens(
+    "client clients customer customers my our us we want wants much many get go deal put can could would did "
+    "does okay still need needs actually really someone anyone 客户 我们 能不能 可以 需要 多少 什么 怎么 一下 "
+    "这个 这笔 这家 他 她 它", bigrams=False))
+
+
+@dataclass
+class Reranked:
+    hits: list[Hit]  # re-ordered, ranks renumbered from 1 (marker n = hits[n-1])
+    sentences: list[list[str]]  # per hit, its sentences
+    cosines: list[list[float]]  # per hit, each sentence's cosine to the question
+
+
+def question_tokens(question: str) -> set[str]:
+    """The question's content words (stems, jieba words), without the asker's conversational words."""
+    return set(keyword_tokens(question, bigrams=False)) - CONVERSATIONAL
+
+
+def coverage(weights: dict[str, float], tokens: set[str]) -> float:
+    """IDF-weighted share of the question's words found in `tokens`."""
+    total = sum(weights.values()) or 1.0
+    return sum(w for t, w in weights.items() if t in tokens) / total
+
+
+def sentence_cosines(question: str, hits: list[Hit], index: ClauseIndex) -> tuple[list[list[str]], list[list[float]]]:
+    """Every sentence of every hit and its embedding cosine to the question (one batch)."""
+    sentences = [split_sentences(h.clause.text) or [h.clause.text] for h in hits]
+    flat = [s for group in sentences for s in group]
+    if not flat:
+        return sentences, [[] for _ in hits]
+    q_vec = np.asarray(index.embedding.get_query_embedding(question), dtype=np.float32)
+    vectors = np.asarray(index.embedding.get_text_embedding_batch(flat), dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(q_vec) or 1.0)
+    cosines = ((vectors @ q_vec) / np.where(norms == 0, 1.0, norms)).tolist()
+    grouped, start = [], 0
+    for group in sentences:
+        grouped.append(cosines[start:start + len(group)])
+        start += len(group)
+    return sentences, grouped
+
+
+def rerank_features(question: str, hits: list[Hit], cosines: list[list[float]], keyword: KeywordIndex) -> list[list[float]]:
+    """One feature row per hit, in RERANK_FEATURES order."""
+    weights = {t: keyword.idf(t) for t in question_tokens(question)}
+    rows = []
+    for position, (hit, sentence_cos) in enumerate(zip(hits, cosines, strict=True), start=1):
+        clause = hit.clause
+        rows.append([
+            coverage(weights, set(keyword_tokens(searchable_text(clause), bigrams=False))),
+            coverage(weights, set(keyword_tokens(f"{clause.title} {clause.heading}", bigrams=False))),
+            max(sentence_cos, default=0.0),
+            math.log(position),
+        ])
+    return rows
+
+
+def rerank(question: str, hits: list[Hit], index: ClauseIndex, settings: AnswerSettings) -> Reranked:
+    """The hits with the first `rerank_k` re-ordered by the fitted score; the rest keep their order."""
+    head = hits[: settings.rerank_k]
+    sentences, cosines = sentence_cosines(question, head, index)
+    rows = rerank_features(question, head, cosines, index.keyword_index())
+    scores = [sum(w * x for w, x in zip(settings.rerank_weights, row, strict=True)) for row in rows]
+    return reorder(hits, sentences, cosines, scores)
+
+
+def reorder(hits: list[Hit], sentences: list[list[str]], cosines: list[list[float]], scores: list[float]) -> Reranked:
+    """The first len(scores) hits sorted by score (ties keep the fused order, so answers stay
+    deterministic), the rest after them; ranks renumbered from 1."""
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    ranked = [hits[i] for i in order] + hits[len(scores):]
+    return Reranked(
+        hits=[h.model_copy(update={"rank": n}) for n, h in enumerate(ranked, start=1)],
+        sentences=[sentences[i] for i in order],
+        cosines=[cosines[i] for i in order],
+    )
