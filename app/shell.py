@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 import streamlit as st
 
@@ -100,7 +101,9 @@ def source_link(source: str, page: int | None) -> str | None:
     if not target.exists() or target.stat().st_mtime < path.stat().st_mtime:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
-    url = f"app/static/sources/{digest}/{path.name}"
+    # Quoted: a file name with a space or a bracket (an uploaded "Credit Policy (2025).pdf") would
+    # otherwise end the Markdown link and show it as plain text.
+    url = f"app/static/sources/{digest}/{quote(path.name)}"
     return f"{url}#page={page}" if page and path.suffix.lower() == ".pdf" else url
 
 

@@ -207,3 +207,29 @@ def test_an_officer_sees_nothing_of_the_risk_only_document(server: AppServer, pa
     answer = ask(page, WATCHLIST)
     expect(answer).to_contain_text(RESTRICTED)
     screenshot(page, ARTIFACTS / "09-probe-risk.png")
+
+
+def test_source_links_open_files_with_spaces_brackets_and_chinese_in_their_names(server: AppServer,
+                                                                                 tmp_path: Path) -> None:
+    """Uploaded policies keep their file names: the link must stay one Markdown link and serve the file."""
+    import shutil
+    import sys
+    import urllib.request
+
+    from markdown_it import MarkdownIt
+
+    sys.path.insert(0, str(ROOT / "app"))
+    import shell
+
+    source = tmp_path / "Credit Policy (2025) 信贷政策.pdf"
+    source.write_bytes(b"%PDF-1.4\n% a test file\n")
+    link = shell.source_link(str(source), 3)
+    assert link is not None and link.endswith("#page=3")
+    try:
+        rendered = MarkdownIt("commonmark").render(f"[Open the source file, page 3]({link})")
+        assert rendered.startswith("<p><a href="), rendered  # CommonMark, as the page's Markdown renderer
+        with urllib.request.urlopen(urljoin(server.url, link.split("#")[0]), timeout=30) as response:
+            assert response.headers["content-type"] == "application/pdf"
+            assert response.read() == source.read_bytes()
+    finally:
+        shutil.rmtree(shell.STATIC_SOURCES / link.split("/")[3])
