@@ -4,9 +4,11 @@ citation is shown. Pages stay thin: the work is done by the same core functions 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 import shutil
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote as url_quote
 
 import streamlit as st
 
@@ -23,8 +25,12 @@ DISCLAIMER = ("Xiaoshen drafts; a person decides. Every statement cites the clau
               "its source before you rely on it.")
 APP_DIR = Path(__file__).resolve().parent
 # Streamlit serves app/static at /app/static when static serving is on (see `xiaoshen app`); source
-# files are copied there under a content hash so a citation can open the PDF at its page.
+# files are copied there so a citation can open the PDF at its page.
 STATIC_SOURCES = APP_DIR / "static" / "sources"
+# Static files are served to anyone, signed in or not: the folder of a copied source is named by a keyed
+# hash with a key of this server process, so nobody can derive the URL of a (restricted) document from its
+# path — only a user shown the citation gets it.
+_SOURCE_LINK_KEY = secrets.token_bytes(32)
 
 
 def as_text(text: str) -> str:
@@ -96,14 +102,14 @@ def source_link(source: str, page: int | None) -> str | None:
     path = Path(source)
     if not path.is_file():
         return None
-    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    digest = hmac.new(_SOURCE_LINK_KEY, str(path.resolve()).encode(), hashlib.sha256).hexdigest()[:32]
     target = STATIC_SOURCES / digest / path.name
     if not target.exists() or target.stat().st_mtime < path.stat().st_mtime:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
     # Quoted: a file name with a space or a bracket (an uploaded "Credit Policy (2025).pdf") would
     # otherwise end the Markdown link and show it as plain text.
-    url = f"app/static/sources/{digest}/{quote(path.name)}"
+    url = f"app/static/sources/{digest}/{url_quote(path.name)}"
     return f"{url}#page={page}" if page and path.suffix.lower() == ".pdf" else url
 
 

@@ -6,6 +6,7 @@ Screenshots of every step go to test-artifacts/e2e/."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -207,6 +208,17 @@ def test_an_officer_sees_nothing_of_the_risk_only_document(server: AppServer, pa
     answer = ask(page, WATCHLIST)
     expect(answer).to_contain_text(RESTRICTED)
     screenshot(page, ARTIFACTS / "09-probe-risk.png")
+
+    # Static files are served without signing in: the restricted file's URL must not be derivable from its
+    # path (a keyed hash of this server names its folder), only handed to a reader shown the citation.
+    link = answer.get_by_test_id("stExpander").filter(has_text=RESTRICTED).first.locator(
+        "a", has_text="Open the source file")
+    href = link.first.get_attribute("href")
+    [source] = (ROOT / "data" / "sample_policies").glob(f"{RESTRICTED}_*")
+    folder = href.split("/")[3]
+    assert re.fullmatch(r"[0-9a-f]{32}", folder) and folder != hashlib.sha256(
+        str(source.resolve()).encode()).hexdigest()[:12]
+    assert page.request.get(urljoin(page.url, href)).ok, "the reader allowed to see it can open it"
 
 
 def test_source_links_open_files_with_spaces_brackets_and_chinese_in_their_names(server: AppServer,
