@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import quote as url_quote
 
@@ -31,6 +32,20 @@ STATIC_SOURCES = APP_DIR / "static" / "sources"
 # hash with a key of this server process, so nobody can derive the URL of a (restricted) document from its
 # path — only a user shown the citation gets it.
 _SOURCE_LINK_KEY = secrets.token_bytes(32)
+
+
+def _forget_old_source_copies(max_age_s: float = 24 * 3600) -> None:
+    # Every server start has a new key, hence new folders; copies a day old belong to servers long gone
+    # (a live server re-copies a file on the next render anyway).
+    if not STATIC_SOURCES.is_dir():
+        return
+    cutoff = time.time() - max_age_s
+    for folder in STATIC_SOURCES.iterdir():
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+_forget_old_source_copies()
 
 
 def as_text(text: str) -> str:
