@@ -419,7 +419,7 @@ def serve_app(
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
            # Static serving lets a citation open the source PDF at its page (app/static/sources).
-           "--server.enableStaticServing", "true"]
+           "--server.enableStaticServing", "true", "--client.toolbarMode", "viewer"]
     raise typer.Exit(subprocess.call(cmd, env=env))
 
 
