@@ -106,6 +106,17 @@ def visible_documents(user: User) -> list[DocumentSummary]:
             or set(d.access) & set(readable.roles)]
 
 
+def filter_controls(user: User, documents: list[DocumentSummary], *, key_prefix: str = "",
+                    current_only: bool = False) -> ClauseFilter:
+    """Sidebar widgets for documents, language and current versions; the filter they choose, for this user."""
+    labels = {f"{d.doc_id} v{d.version} — {d.title}": d.doc_id for d in documents}
+    chosen = st.multiselect("Documents", list(labels), key=f"{key_prefix}documents")
+    language = st.selectbox("Language", ["any", "en", "zh"], key=f"{key_prefix}language")
+    current = st.toggle("Current versions only", value=current_only, key=f"{key_prefix}current_only")
+    return reader_filter(user, ClauseFilter(doc_ids=sorted({labels[c] for c in chosen}),
+                                            languages=[] if language == "any" else [language], current_only=current))
+
+
 def clause_by_id(clause_id: str, user: User) -> Clause | None:
     """A clause the user may read, by id (None if it is gone or restricted)."""
     clause = index().keyword_index().by_id.get(clause_id)

@@ -8,7 +8,6 @@ import streamlit as st
 from xiaoshen.answer import answer
 from xiaoshen.audit import record_answer
 from xiaoshen.errors import XiaoshenError
-from xiaoshen.retrieve import ClauseFilter
 from xiaoshen.types import Answer
 
 user = shell.require_user()
@@ -21,10 +20,7 @@ st.caption(shell.DISCLAIMER)
 
 with st.sidebar:
     st.header("Ask within")
-    doc_labels = {f"{d.doc_id} v{d.version} — {d.title}": d.doc_id for d in documents}
-    chosen = st.multiselect("Documents", list(doc_labels), key="ask_documents")
-    language = st.selectbox("Language", ["any", "en", "zh"], key="ask_language")
-    current_only = st.toggle("Current versions only", value=True, key="ask_current_only")
+    filters = shell.filter_controls(user, documents, key_prefix="ask_", current_only=True)
     st.caption(f"Answer backend: {settings.answer.backend}")
     if st.button("Clear the conversation", key="clear_chat"):
         st.session_state["chat"] = []
@@ -78,9 +74,6 @@ if question:
             tokens.append(token)
             streamed.markdown(shell.as_text("".join(tokens)) + " ▌")
 
-        filters = shell.reader_filter(user, ClauseFilter(
-            doc_ids=sorted({doc_labels[c] for c in chosen}),
-            languages=[] if language == "any" else [language], current_only=current_only))
         try:
             with st.spinner("Searching the policies…"):
                 result = answer(question, index=index, settings=settings, filters=filters, on_token=on_token)

@@ -6,7 +6,7 @@ import shell
 import streamlit as st
 
 from xiaoshen.errors import XiaoshenError
-from xiaoshen.retrieve import ClauseFilter, search
+from xiaoshen.retrieve import search
 
 user = shell.require_user()
 settings = shell.settings()
@@ -21,20 +21,12 @@ if not documents:
 
 with st.sidebar:
     st.header("Filters")
-    doc_labels = {f"{d.doc_id} v{d.version} — {d.title}": d.doc_id for d in documents}
-    chosen = st.multiselect("Documents", list(doc_labels), key="documents")
-    language = st.selectbox("Language", ["any", "en", "zh"], key="language")
-    current_only = st.toggle("Current versions only", value=False, key="current_only")
+    filters = shell.filter_controls(user, documents)
     k = st.slider("Clauses to show", 1, 20, 5, key="k")
 
 query = st.text_input("Ask about the lending policy", key="query",
                       placeholder="e.g. maximum LTV for owner-occupied commercial real estate")
 if query.strip():
-    filters = shell.reader_filter(user, ClauseFilter(
-        doc_ids=sorted({doc_labels[c] for c in chosen}),
-        languages=[] if language == "any" else [language],
-        current_only=current_only,
-    ))
     try:
         hits = search(query, index=index, settings=settings, k=k, filters=filters)
     except XiaoshenError as exc:
