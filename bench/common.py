@@ -39,8 +39,8 @@ class ChildResult:
 def run_child(args: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 1800) -> ChildResult:
     """Run `python -m bench.<module> ...` in its own process; its last stdout line is a JSON object.
 
-    Peak RSS comes from the kernel's accounting of that one process (wait4), so each pipeline is measured
-    alone, with nothing the parent loaded before counted against it."""
+    Peak RSS is the child's own high-water mark (it reports VmHWM), so each pipeline is measured alone,
+    with nothing the parent loaded counted against it."""
     import time
 
     with tempfile.TemporaryFile("w+") as err:
@@ -58,14 +58,25 @@ def run_child(args: Sequence[str], *, env: dict[str, str] | None = None, timeout
             err.seek(0)
             raise RuntimeError(f"{' '.join(args)} exited {proc.returncode}: {err.read()[-3000:]}")
     lines = [line for line in out.splitlines() if line.strip().startswith("{")]
-    return ChildResult(json.loads(lines[-1]) if lines else {}, usage.ru_maxrss / 1024, seconds)
+    data = json.loads(lines[-1]) if lines else {}
+    # The child's own VmHWM; wait4's ru_maxrss would include the parent's size at fork (see own_peak_rss_mb).
+    return ChildResult(data, float(data.get("peak_rss_mb", usage.ru_maxrss / 1024)), seconds)
+
+
+def own_peak_rss_mb() -> float:
+    """This process's own high-water RSS (VmHWM). Not ru_maxrss: Linux carries that across fork and exec,
+    so a child of a large parent would report at least the parent's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def emit(data: dict[str, Any]) -> None:
     """A child's answer to run_child: one JSON line, with the child's own peak RSS."""
-    import resource
-
-    data.setdefault("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    data.setdefault("peak_rss_mb", own_peak_rss_mb())
     print(json.dumps(data), flush=True)
 
 
