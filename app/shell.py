@@ -102,8 +102,7 @@ def reader_filter(user: User, base: ClauseFilter | None = None) -> ClauseFilter:
 
 def visible_documents(user: User) -> list[DocumentSummary]:
     readable = reader_filter(user)
-    return [d for d in index().documents() if readable.roles is None or not d.access
-            or set(d.access) & set(readable.roles)]
+    return [d for d in index().documents() if readable.allows(d)]
 
 
 def filter_controls(user: User, documents: list[DocumentSummary], *, key_prefix: str = "",

@@ -214,6 +214,29 @@ def record_note(log: AuditLog, user: str, note: Any, action: Action = "review") 
                                "index_build": note.index_build})
 
 
+def record_ingest(log: AuditLog, user: str, subject: str, report: Any, settings_hash: str,
+                  **details: Any) -> AuditEntry | None:
+    """Append one ingest that changed something: versions added or updated, files by outcome, failure reasons."""
+    changed = [o for o in report.outcomes if o.status in {"added", "updated", "removed", "failed"}]
+    if not changed:
+        return None
+    by_status = {status: [o.source for o in changed if o.status == status]
+                 for status in sorted({o.status for o in changed})}
+    return log.append(user=user, action="ingest", subject=subject,
+                      documents=sorted({f"{o.doc_id} v{o.version}" for o in changed
+                                        if o.status in {"added", "updated"}}),
+                      settings_hash=settings_hash,
+                      details={**by_status, "reasons": {o.source: o.reason for o in report.failed}, **details})
+
+
+def record_batch(log: AuditLog, user: str, subject: str, report: Any, settings_hash: str,
+                 formats: list[str]) -> AuditEntry:
+    """Append one batch run: applications drafted, unchanged and failed, and the formats written."""
+    return log.append(user=user, action="batch", subject=subject, settings_hash=settings_hash,
+                      details={"drafted": report.written, "unchanged": report.skipped,
+                               "failed": [name for name, _ in report.errors], "formats": formats})
+
+
 def open_audit_log(path: Path) -> AuditLog:
     """The audit log at `path`; refuses a path that is a directory."""
     if path.is_dir():

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from xiaoshen.audit import record_answer, record_batch, record_ingest, record_note
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.settings import PROJECT_ROOT, Settings, load_settings
 
@@ -105,14 +106,8 @@ def ingest(
                 bar.advance(task)
 
             report = run_ingest(paths, index=clause_index, prune=prune, progress=advance)
-        changed = [o for o in report.outcomes if o.status in {"added", "updated", "removed", "failed"}]
-        if changed:
-            _audit(settings).append(
-                user=_cli_user(), action="ingest", subject=", ".join(str(p) for p in paths),
-                documents=sorted({f"{o.doc_id} v{o.version}" for o in changed if o.status in {"added", "updated"}}),
-                settings_hash=settings.fingerprint(),
-                details={status: [o.source for o in changed if o.status == status]
-                         for status in sorted({o.status for o in changed})})
+        record_ingest(_audit(settings), _cli_user(), ", ".join(str(p) for p in paths), report,
+                      settings.fingerprint())
     except XiaoshenError as exc:
         raise _fail(exc) from exc
     for outcome in report.outcomes:
@@ -231,7 +226,7 @@ def ask(
         if questions is not None:
             for line in _input_lines(questions):
                 result = answer(line, index=clause_index, settings=settings, backend=backend, filters=clause_filter)
-                _audit_answer(audit, _cli_user(), result)
+                record_answer(audit, _cli_user(), result)
                 print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
             return
         assert question is not None
@@ -244,7 +239,7 @@ def ask(
 
         result = answer(question, index=clause_index, settings=settings, backend=backend, filters=clause_filter,
                         on_token=stream)
-        _audit_answer(audit, _cli_user(), result)
+        record_answer(audit, _cli_user(), result)
     except XiaoshenError as exc:
         raise _fail(exc) from exc
     if as_json:
@@ -253,12 +248,6 @@ def ask(
     if streamed:
         out.print("\n[dim]— verified —[/dim]")
     _print_answer(result)
-
-
-def _audit_answer(audit, user: str, result) -> None:  # type: ignore[no-untyped-def]
-    from xiaoshen.audit import record_answer
-
-    record_answer(audit, user, result)
 
 
 def _print_answer(result) -> None:  # type: ignore[no-untyped-def]
@@ -342,8 +331,6 @@ def review(
         settings = _settings(index)
         note = draft_note(load_application(application), index=_open_index(settings), settings=settings,
                           backend=backend, roles=_roles(roles))
-        from xiaoshen.audit import record_note
-
         record_note(_audit(settings), _cli_user(), note)
     except XiaoshenError as exc:
         raise _fail(exc) from exc
@@ -393,10 +380,7 @@ def batch(
             report = run_batch(source, out_dir, index=clause_index, settings=settings, workers=workers,
                                formats=chosen, roles=_roles(roles),
                                progress=lambda app_id: bar.update(task, description=app_id, advance=1))
-        _audit(settings).append(user=_cli_user(), action="batch", subject=str(source),
-                                settings_hash=settings.fingerprint(),
-                                details={"drafted": report.written, "unchanged": report.skipped,
-                                         "failed": [name for name, _ in report.errors], "formats": chosen})
+        record_batch(_audit(settings), _cli_user(), str(source), report, settings.fingerprint(), chosen)
     except XiaoshenError as exc:
         raise _fail(exc) from exc
     for source_name, reason in report.errors:

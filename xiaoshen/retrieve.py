@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex
 from xiaoshen.settings import Settings
-from xiaoshen.types import Clause, Hit
+from xiaoshen.types import Clause, DocumentSummary, Hit
 
 
 class ClauseFilter(BaseModel):
@@ -97,9 +97,9 @@ class ClauseFilter(BaseModel):
             return False
         return all(str(metadata.get(key)) in values for key, values in self._conditions())
 
-    def allows(self, clause: Clause) -> bool:
-        """Whether a reader under this filter may see `clause` (for lookups by id, not search)."""
-        return self.roles is None or not clause.access or bool(set(clause.access) & set(self.roles))
+    def allows(self, item: Clause | DocumentSummary) -> bool:
+        """Whether a reader under this filter may see a clause or document (lookups by id, listings)."""
+        return self.roles is None or not item.access or bool(set(item.access) & set(self.roles))
 
 
 def search(

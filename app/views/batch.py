@@ -16,6 +16,7 @@ from typing import Any
 import shell
 import streamlit as st
 
+from xiaoshen.audit import record_batch
 from xiaoshen.batch import run_batch, summary_rows
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.review.portfolio import CHART_METRICS, ratio_chart_svg
@@ -133,10 +134,8 @@ if upload is not None and st.button("Draft the notes", type="primary", key="run_
         st.error(str(exc))
         st.stop()
     bar.progress(1.0, text="Done")
-    shell.audit_log().append(user=user.username, action="batch", subject=Path(upload.name).name,
-                             settings_hash=settings.fingerprint(),
-                             details={"drafted": report.written, "unchanged": report.skipped,
-                                      "failed": [name for name, _ in report.errors], "formats": formats})
+    record_batch(shell.audit_log(), user.username, Path(upload.name).name, report, settings.fingerprint(),
+                 formats)
     st.session_state["batch"] = {"out_dir": str(out_dir), "errors": report.errors, "written": len(report.written)}
 
 batch = st.session_state.get("batch")

@@ -12,6 +12,7 @@ import yaml
 from ingest.pipeline import ingest, refresh_statuses
 from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES
 from xiaoshen.access import ROLES
+from xiaoshen.audit import record_ingest
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.review.note import DEFAULT_RULES
 from xiaoshen.review.rules import load_rulebook, verify_rules
@@ -85,11 +86,8 @@ if UPLOADERS & set(user.roles):
                 st.success(shell.as_text(f"{name}: {outcome.status}"
                                          + (f" — {outcome.doc_id} v{outcome.version}, {outcome.clauses} clauses"
                                             if outcome.status in {"added", "updated"} else "")))
-        shell.audit_log().append(
-            user=user.username, action="ingest", subject=", ".join(Path(p).name for p in saved),
-            documents=sorted({f"{o.doc_id} v{o.version}" for o in report.outcomes if o.status in {"added", "updated"}}),
-            settings_hash=settings.fingerprint(),
-            details={"failed": {Path(o.source).name: o.reason for o in report.failed}, "access": access})
+        record_ingest(shell.audit_log(), user.username, ", ".join(p.name for p in saved), report,
+                      settings.fingerprint(), access=access)
 
 if user.is_admin:
     st.subheader("Remove a document")
