@@ -65,6 +65,40 @@ def test_the_current_version_outranks_the_superseded_one(sample_index: ClauseInd
     assert next(h for h in hits if h.clause.version == "2.0").clause.status == "superseded"
 
 
+@pytest.mark.parametrize("question", [
+    "What maximum amortisation period did the superseded 2023 CRE Lending Standards v2.0 allow?",
+    "What was the maximum amortisation period under version 2 of the CRE Lending Standards?",
+    "What was the maximum amortisation period in the 2023 version of the CRE Lending Standards?",
+])
+def test_a_question_naming_an_earlier_version_gets_that_version_first(sample_index: ClauseIndex, question: str) -> None:
+    hits = search(question, index=sample_index, settings=sample_index.settings, k=5)
+    assert (hits[0].clause.doc_id, hits[0].clause.version) == ("NCB-CRE-002", "2.0")
+    current = search("What is the maximum amortisation period for a CRE loan?", index=sample_index,
+                     settings=sample_index.settings, k=5)
+    assert current[0].clause.version == "3.0", "without a version named, the current one leads"
+
+
+def test_a_year_alone_does_not_name_a_version(sample_index: ClauseIndex) -> None:
+    hits = search("A CRE loan booked in 2023: what is the maximum amortisation period?", index=sample_index,
+                  settings=sample_index.settings, k=3)
+    assert hits[0].clause.status == "current"
+
+
+def test_a_clause_only_bm25_finds_still_gets_its_dense_share(sample_index: ClauseIndex) -> None:
+    # 第十条 lists eight eligibility conditions; its embedding misses the one item asked about.
+    hits = search("申请小微企业流动资金贷款，借款人的年营业收入上限是多少？", index=sample_index,
+                  settings=sample_index.settings, k=10)
+    article = next(h for h in hits if h.clause.section == "第十条")
+    assert article.sparse_rank == 1 and article.dense_similarity is not None
+
+
+def test_an_acronym_finds_the_clause_that_spells_it_out_and_back(sample_index: ClauseIndex) -> None:
+    keyword = sample_index.keyword_index()
+    assert "dscr" in keyword.acronyms and "ltv" in keyword.acronyms
+    spelled = keyword.search("minimum debt service coverage ratio hotels", 3, lambda m: True)
+    assert any(c.section == "5.4" and "DSCR" in c.text for c, _ in spelled)
+
+
 @pytest.fixture(scope="module")
 def cli_env(sample_index: ClauseIndex) -> dict[str, str]:
     return {"XIAOSHEN_INDEX_DIR": str(sample_index.settings.index_dir),

@@ -31,7 +31,7 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from xiaoshen.embeddings import build_embedding
 from xiaoshen.errors import IndexStoreError
 from xiaoshen.settings import Settings
-from xiaoshen.text import keyword_tokens
+from xiaoshen.text import defined_acronyms, keyword_tokens, with_acronyms
 from xiaoshen.types import Clause, DocumentSummary
 
 _GET_PAGE = 5000  # Chroma caps how many records one get() may return
@@ -139,6 +139,15 @@ class KeywordIndex:
         return token in self._document_frequency
 
     @cached_property
+    def acronyms(self) -> dict[str, tuple[str, ...]]:
+        """Acronyms the policies define ("debt service coverage ratio (DSCR)") -> long-form tokens."""
+        return defined_acronyms(c.text for c in self.clauses)
+
+    def words(self, text: str) -> set[str]:
+        """Keyword tokens of `text` (no bigrams) with the defined acronyms of the words it has."""
+        return with_acronyms(set(keyword_tokens(text, bigrams=False)), self.acronyms)
+
+    @cached_property
     def by_id(self) -> dict[str, Clause]:
         return {c.clause_id: c for c in self.clauses}
 
@@ -154,7 +163,10 @@ class KeywordIndex:
         return cls(build_id, clauses, [m for _, _, m in records], model)
 
     def search(self, query: str, k: int, keep: Callable[[dict[str, Any]], bool]) -> list[tuple[Clause, float]]:
-        tokens = [t for t in keyword_tokens(query) if t in self.model.vocab_dict] if self.clauses else []
+        tokens = keyword_tokens(query)
+        # A question may use the acronym where the clause spells it out, or the other way round.
+        tokens += sorted(with_acronyms(set(tokens), self.acronyms) - set(tokens))
+        tokens = [t for t in tokens if t in self.model.vocab_dict] if self.clauses else []
         if not tokens:
             return []
         scores = np.asarray(self.model.get_scores(tokens), dtype=np.float64)
@@ -195,6 +207,7 @@ class ClauseIndex:
         self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
         self._keyword: KeywordIndex | None = None
         self._keyword_lock = threading.RLock()
+        self._query_vectors: dict[str, list[float]] = {}
 
     # --- models -----------------------------------------------------------------------------------
 
@@ -295,7 +308,7 @@ class ClauseIndex:
         """Nearest clauses by embedding, filtered inside the Chroma query; returns (clause, cosine)."""
         if self.count() == 0:
             return []
-        vector = self.embedding.get_query_embedding(query)
+        vector = self.query_vector(query)
         result = self.vector_store.query(
             VectorStoreQuery(query_embedding=vector, similarity_top_k=k, filters=filters)
         )
@@ -308,6 +321,30 @@ class ClauseIndex:
                 # ChromaVectorStore reports exp(-distance); for cosine space that is exp(cos - 1).
                 hits.append((by_id[node_id], 1.0 + float(np.log(max(similarity, 1e-12)))))
         return hits
+
+    def query_vector(self, query: str) -> list[float]:
+        """The query's embedding, remembered for the last few queries (search asks twice)."""
+        vector = self._query_vectors.get(query)
+        if vector is None:
+            vector = self.embedding.get_query_embedding(query)
+            if len(self._query_vectors) >= 64:
+                self._query_vectors.pop(next(iter(self._query_vectors)))
+            self._query_vectors[query] = vector
+        return vector
+
+    def dense_similarities(self, query: str, clause_ids: list[str]) -> dict[str, float]:
+        """Cosine of the query to each given clause's stored vector (for clauses the nearest-neighbour
+        search did not return)."""
+        if not clause_ids:
+            return {}
+        stored = self.collection.get(ids=clause_ids, include=["embeddings"])
+        vectors = np.asarray(stored["embeddings"], dtype=np.float32)
+        if vectors.size == 0:
+            return {}
+        q = np.asarray(self.query_vector(query), dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(q) or 1.0)
+        cosines = (vectors @ q) / np.where(norms == 0, 1.0, norms)
+        return dict(zip(stored["ids"], cosines.tolist(), strict=True))
 
     # --- writing ----------------------------------------------------------------------------------
 

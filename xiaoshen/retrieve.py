@@ -1,11 +1,14 @@
 """Hybrid retrieval: dense (Chroma) + BM25, fused by weighted reciprocal rank, with metadata filters.
 
 Filters are applied inside both searches (the Chroma `where` and the keyword mask), never after
-fusion, so a filtered-out clause cannot take a slot in the top k.
+fusion, so a filtered-out clause cannot take a slot in the top k. Superseded versions rank behind the
+current one, unless the question asks for a version by number or by year ("under the 2023 version
+(v2.0)"): then that version of the document ranks ahead and its other versions behind.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from llama_index.core.vector_stores.types import (
@@ -20,6 +23,37 @@ from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex
 from xiaoshen.settings import Settings
 from xiaoshen.types import Clause, DocumentSummary, Hit
+
+_VERSION_NUMBER = re.compile(
+    r"\b(?:v|ver\.?|version|rev\.?|revision)\s*(\d+(?:\.\d+)*)\b|(\d+(?:\.\d+)*)\s*版|版本\s*(\d+(?:\.\d+)*)", re.I)
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+# A year names a version only next to words like these ("the 2023 version", "2023年版"), not in
+# "loans booked in 2023".
+_VERSION_WORDS = re.compile(r"\b(?:version|edition|revision|superseded|previous|former|earlier|old|original)\b|版", re.I)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """'2' and '2.0' name the same version."""
+    parts = [int(p) for p in re.findall(r"\d+", version)]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def asked_versions(query: str) -> tuple[set[tuple[int, ...]], set[int]]:
+    """The version numbers and the effective years a question names as the version it asks about."""
+    numbers = {_version_key(next(g for g in m.groups() if g)) for m in _VERSION_NUMBER.finditer(query)}
+    years = {int(y) for y in _YEAR.findall(query)} if _VERSION_WORDS.search(query) else set()
+    return numbers, years
+
+
+def _versions_asked_for(query: str, clauses: list[Clause]) -> set[tuple[str, str]]:
+    """(doc id, version) pairs among the candidates that the question asks for by number or year."""
+    numbers, years = asked_versions(query)
+    if not numbers and not years:
+        return set()
+    return {(c.doc_id, c.version) for c in clauses
+            if _version_key(c.version) in numbers or (c.effective_date and c.effective_date.year in years)}
 
 
 class ClauseFilter(BaseModel):
@@ -110,7 +144,8 @@ def search(
     k: int | None = None,
     filters: ClauseFilter | None = None,
 ) -> list[Hit]:
-    """The top-k clauses for `query`, current versions ranked ahead of superseded ones."""
+    """The top-k clauses for `query`, current versions ranked ahead of superseded ones unless the
+    question asks for an earlier version."""
     query = query.strip()
     if not query:
         raise XiaoshenError("Empty query", "type a question or keywords")
@@ -133,8 +168,25 @@ def search(
         e = entry(clause)
         e["score"] += conf.sparse_weight / (conf.rrf_k + rank)
         e["sparse_rank"], e["sparse_score"] = rank, score
+    # A clause only BM25 found (a long list clause whose one matching item the embedding of the whole
+    # misses) would get no dense share at all and sink below clauses both found weakly. Its real cosine
+    # places it in the dense ranking instead (the question about 年营业收入上限 found 第十条 first by
+    # BM25, and lost it below rank 50 without this).
+    dense_cosines = [cosine for _, cosine in dense]
+    missing = [cid for cid, e in fused.items() if "dense_rank" not in e]
+    for cid, cosine in index.dense_similarities(query, missing).items():
+        e = fused[cid]
+        rank = 1 + sum(c > cosine for c in dense_cosines)
+        e["score"] += conf.dense_weight / (conf.rrf_k + rank)
+        e["dense_similarity"] = cosine
+    asked = _versions_asked_for(query, [e["clause"] for e in fused.values()])
+    asked_docs = {doc_id for doc_id, _ in asked}
     for e in fused.values():
-        if e["clause"].status == "superseded":
+        clause = e["clause"]
+        if clause.doc_id in asked_docs:
+            if (clause.doc_id, clause.version) not in asked:
+                e["score"] *= conf.superseded_penalty
+        elif clause.status == "superseded":
             e["score"] *= conf.superseded_penalty
 
     ranked = sorted(fused.values(), key=lambda e: (-e["score"], e["clause"].clause_id))[:k]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Literal
 
@@ -76,3 +77,55 @@ _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 def literal_markdown(text: str) -> str:
     """Escape text for a Markdown renderer so a policy's own Markdown or HTML can never change the page."""
     return _MARKDOWN_SPECIALS.sub(r"\\\1", text).replace("\n", "  \n")
+
+
+# "debt service coverage ratio (DSCR)", "loan-to-value (LTV)", "风险加权资产（RWA）": a term defined with its
+# acronym. Questions use either form ("what DSCR…", "what debt service coverage ratio…"), so both
+# retrieval and coverage treat the two as one word.
+_DEFINED_ACRONYM = re.compile(
+    r"((?:[\"“]?[A-Za-z][A-Za-z'’]*[\"”]?[\s-]+){1,8})[(（]\s*[\"“]?([A-Z][A-Za-z]{1,7})[\"”]?\s*[)）]")
+_ACRONYM_FILLERS = frozenset({"of", "and", "the", "to", "for", "in", "on", "a", "an", "&"})
+
+
+def defined_acronyms(texts: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Acronym token -> the keyword tokens of its long form, for every "long form (ACRONYM)" in `texts`
+    whose words' initials spell the acronym."""
+    found: dict[str, tuple[str, ...]] = {}
+    for text in texts:
+        for match in _DEFINED_ACRONYM.finditer(text):
+            acronym = match.group(2)
+            if len(acronym) > 2 and acronym.endswith("s") and acronym[-2].isupper():
+                acronym = acronym[:-1]  # "DSCRs"
+            letters = acronym.upper()
+            words = [w.strip('"“”') for w in re.split(r"[\s-]+", match.group(1).strip())]
+            # Walk back from the bracket until the initials spell the acronym (fillers may be skipped).
+            picked: list[str] = []
+            skipped = 0
+            for word in reversed(words):
+                if len(picked) == len(letters) or not word:
+                    break
+                if word[0].upper() == letters[len(letters) - 1 - len(picked)]:
+                    picked.append(word)
+                elif not picked and skipped == 0:
+                    skipped = 1  # "loan-to-value ratio (LTV)": one trailing word outside the acronym
+                elif word.lower() not in _ACRONYM_FILLERS:
+                    picked = []
+                    break
+            if len(picked) != len(letters):
+                continue
+            long_tokens = tuple(keyword_tokens(" ".join(reversed(picked)), bigrams=False))
+            short = keyword_tokens(acronym, bigrams=False)
+            if len(short) == 1 and long_tokens and short[0] not in long_tokens:
+                found.setdefault(short[0], long_tokens)
+    return found
+
+
+def with_acronyms(tokens: set[str], acronyms: dict[str, tuple[str, ...]]) -> set[str]:
+    """`tokens` plus each acronym whose long form is there and each long form whose acronym is there."""
+    out = set(tokens)
+    for short, long_tokens in acronyms.items():
+        if short in tokens:
+            out.update(long_tokens)
+        elif all(t in tokens for t in long_tokens):
+            out.add(short)
+    return out
