@@ -88,10 +88,10 @@ def calibrate(index: ClauseIndex) -> list[str]:
     questions = load_questions(DEV)
     prepared, support_pos, support_neg = [], [], []
     for q in questions:
-        hits = search(q.question, index=index, settings=settings, k=conf.retrieve_k)
+        hits = search(q.question, index=index, settings=settings, k=max(conf.retrieve_k, conf.rerank_k))
         head = hits[: conf.rerank_k]
         sentences, cosines = sentence_cosines(q.question, head, index)
-        rows = np.asarray(rerank_features(q.question, head, cosines, keyword))
+        rows = np.asarray(rerank_features(q.question, head, sentences, cosines, keyword))
         gold = np.asarray([float(any(matches_gold(h.clause, g) for g in q.gold)) for h in head])
         prepared.append((q, hits, sentences, cosines, rows, gold))
         for g in q.gold:

@@ -47,6 +47,32 @@ def test_chinese_question_gets_a_chinese_answer_with_chinese_citations(sample_in
     assert "45%" in result.answer
 
 
+def test_a_limit_in_a_list_is_quoted_with_what_it_is_a_limit_of(sample_index: ClauseIndex) -> None:
+    result = answer("二套住房的贷款成数上限是多少？", index=sample_index, settings=sample_index.settings)
+    first = result.sentences[0]
+    assert first.citations == [1] and first.supported
+    assert "贷款成数上限如下" in first.text and "二套住房：70%" in first.text
+    assert result.citations[0].section == "第十八条" and result.citations[0].quote == "（二）二套住房：70%；"
+
+
+def test_the_answer_opens_with_the_top_ranked_clause(sample_index: ClauseIndex) -> None:
+    # The CPM's list of restricted lending mentions hotels and the DSCR in passing; the CRE rule leads.
+    result = answer("What minimum debt service coverage ratio applies to a loan secured on a hotel?",
+                    index=sample_index, settings=sample_index.settings)
+    assert result.sentences[0].citations == [1]
+    assert (result.citations[0].doc_id, result.citations[0].section) == ("NCB-CRE-002", "5.4")
+    assert "1.50x" in result.sentences[0].text
+
+
+def test_the_figure_in_a_question_leads_to_the_threshold_it_is_tested_against(sample_index: ClauseIndex) -> None:
+    # 400万元 against the 300万元 single-payment threshold for entrusted payment (第五十六条).
+    result = answer("客户这笔要付给供应商400万元人民币，能不能先把钱放到客户自己账户，让他自己去付？",
+                    index=sample_index, settings=sample_index.settings)
+    assert not result.abstained
+    assert (result.citations[0].doc_id, result.citations[0].section) == ("NCB-SME-ZH-007", "第五十六条")
+    assert "300万元" in result.sentences[0].text
+
+
 def _context(sample_index: ClauseIndex, query: str) -> list[Hit]:
     return search(query, index=sample_index, settings=sample_index.settings, k=3)
 

@@ -69,15 +69,15 @@ class AnswerSettings(_Group):
     support_lexical: float = Field(default=0.85, ge=0, le=1)
     support_semantic: float = Field(default=0.75, ge=-1, le=1)
     # Second-stage rerank of the first rerank_k hits (xiaoshen/answer/rerank.py), fitted listwise on the
-    # dev questions by bench/calibrate.py. Weights on: coverage, heading coverage, best-sentence cosine, log rank.
-    rerank_k: int = Field(default=10, ge=1, description="Hits re-ordered before the answer cites the top ones.")
-    rerank_weights: list[float] = Field(default=[3.501, 6.801, 6.196, -1.365], min_length=4, max_length=4)
+    # dev questions by bench/calibrate.py. Weights on RERANK_FEATURES (xiaoshen/answer/rerank.py).
+    rerank_k: int = Field(default=20, ge=1, description="Hits re-ordered before the answer cites the top ones.")
+    rerank_weights: list[float] = Field(default=[2.161, 5.888, 6.1, -1.311, 3.01, 3.36], min_length=6, max_length=6)
     # Evidence bar: logistic model over the features of xiaoshen/answer/evidence.py, fitted on the dev
     # questions by bench/calibrate.py (which also reports leave-one-out figures).
-    evidence_weights: list[float] = Field(default=[-0.53, -0.76, 2.02, 0.71, 1.34, -0.07, -0.93, 1.16], min_length=8, max_length=8)
-    evidence_bias: float = 1.41
-    evidence_mean: list[float] = Field(default=[0.482, 0.635, 0.531, 0.176, 0.494, 0.475, 0.069, 0.863], min_length=8, max_length=8)
-    evidence_std: list[float] = Field(default=[0.104, 0.257, 0.261, 0.241, 0.099, 0.24, 0.253, 0.326], min_length=8, max_length=8)
+    evidence_weights: list[float] = Field(default=[-0.43, -1.43, 2.37, 0.94, 1.33, 0.51, -0.98, 1.19], min_length=8, max_length=8)
+    evidence_bias: float = 1.64
+    evidence_mean: list[float] = Field(default=[0.483, 0.639, 0.545, 0.176, 0.492, 0.503, 0.069, 0.873], min_length=8, max_length=8)
+    evidence_std: list[float] = Field(default=[0.103, 0.255, 0.26, 0.241, 0.1, 0.247, 0.253, 0.315], min_length=8, max_length=8)
     evidence_threshold: float = Field(default=0.2, ge=0, le=1, description="Abstain below this probability.")
 
 

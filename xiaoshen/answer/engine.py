@@ -46,12 +46,13 @@ def answer(
     if name not in BACKENDS:
         raise XiaoshenError(f"Unknown answer backend {name!r}", "choose one of: " + ", ".join(sorted(BACKENDS)))
     language: Language = detect_language(question)
-    found = search(question, index=index, settings=settings, k=settings.answer.retrieve_k, filters=filters)
+    conf = settings.answer
+    found = search(question, index=index, settings=settings, k=max(conf.retrieve_k, conf.rerank_k), filters=filters)
     # The evidence bar always judges the reranked hits; the context is in the order the backend asks
     # for, and `retrieval` reports that order, so marker [n] is always retrieval rank n.
-    ranked = rerank(question, found, index, settings.answer)
+    ranked = rerank(question, found, index, conf)
     drafter = BACKENDS[name](settings, index)
-    hits = ranked.hits if getattr(drafter, "reranked_context", True) else found
+    hits = (ranked.hits if getattr(drafter, "reranked_context", True) else found)[: conf.retrieve_k]
     context = hits[: settings.answer.context_k]
     base = {"question": question, "language": language, "backend": name, "retrieval": hits,
             "settings_hash": settings.fingerprint(), "index_build": index.build_id}

@@ -47,14 +47,14 @@ def evidence_features(question: str, ranked: Reranked, keyword: KeywordIndex) ->
     hits = ranked.hits
     weights = {t: keyword.idf(t) for t in question_tokens(question)}
     total = sum(weights.values()) or 1.0
-    top = [set(keyword_tokens(searchable_text(h.clause), bigrams=False)) for h in hits[:3]]
+    top = [keyword.words(searchable_text(h.clause)) for h in hits[:3]]
     in_top3 = set().union(*top) if top else set()
     cov3 = coverage(weights, in_top3)
     cov1 = coverage(weights, top[0]) if top else 0.0
     unknown = sum(w for t, w in weights.items() if not keyword.known(t)) / total
     dense = max((h.dense_similarity or 0.0 for h in hits[:5]), default=0.0)
     sentence_cos = max((c for cosines in ranked.cosines[:3] for c in cosines), default=0.0)
-    sentence_cov = max((coverage(weights, set(keyword_tokens(s, bigrams=False)))
+    sentence_cov = max((coverage(weights, keyword.words(s))
                         for sentences in ranked.sentences[:3] for s in sentences), default=0.0)
     number_missing = float(bool(hits) and bool(_ASKS_NUMBER.search(question))
                            and not re.search(r"\d", hits[0].clause.text))

@@ -4,7 +4,11 @@ Each candidate sentence is scored by meaning (embedding cosine to the question) 
 question's rarer words it covers (IDF-weighted), plus a strong prior for higher-ranked clauses (the
 fused retrieval rank is the better judge of *which* clause answers; the sentence scores pick *what* to
 quote from it: the prior lifted dev-set citation precision from 0.49 to 0.72) and a preference for the
-question's language. The best few, in clause order, each carry their clause's marker.
+question's language. The first sentence always comes from the top (reranked) clause: the rerank judges *which* clause answers,
+and letting a well-worded cross-reference in another clause outscore it cost precision (a hotel-DSCR
+question answered from the Credit Policy Manual's list of restricted lending instead of the CRE rule).
+A list item is quoted with its lead-in ("… 贷款成数上限如下：（二）二套住房：70%"), since the item alone
+does not say what it is a limit of. The best few, in clause order, each carry their clause's marker.
 Deterministic: the same index and question give the same answer.
 """
 
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xiaoshen.answer.backends import Draft, TokenSink, register
-from xiaoshen.answer.sentences import split_sentences
+from xiaoshen.answer.sentences import QuotableUnit, quotable_units
 from xiaoshen.index import ClauseIndex
 from xiaoshen.settings import Settings
 from xiaoshen.text import detect_language, keyword_tokens
@@ -26,8 +30,20 @@ from xiaoshen.types import Hit, Language
 class _Candidate:
     marker: int
     position: int
-    text: str
+    unit: QuotableUnit
     score: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return self.unit.text
+
+    @property
+    def lead_in(self) -> str:
+        return self.unit.lead_in
+
+    @property
+    def full_text(self) -> str:
+        return self.unit.full_text
 
 
 class ExtractiveBackend:
@@ -40,45 +56,58 @@ class ExtractiveBackend:
 
     def draft(self, question: str, context: list[Hit], language: Language, on_token: TokenSink | None = None) -> Draft:
         candidates = [
-            _Candidate(marker, position, sentence)
+            _Candidate(marker, position, unit)
             for marker, hit in enumerate(context, start=1)
-            for position, sentence in enumerate(split_sentences(hit.clause.text))
-            # Lead-ins ("… as follows:") say nothing on their own; table rows lack their header.
-            if len(sentence) >= 12 and not sentence.startswith("|") and not sentence.endswith((":", "："))
+            for position, unit in enumerate(quotable_units(hit.clause.text))
+            if len(unit.full_text) >= 12
         ]
         if not candidates:
             return Draft("", declined=True)
         self._score(question, candidates, language)
         chosen = self._choose(candidates)
         chosen.sort(key=lambda c: (c.marker, c.position))
-        text = " ".join(f"{c.text} [{c.marker}]" for c in chosen)
+        parts, previous = [], None
+        for c in chosen:
+            # Items of one list share their lead-in: say it once.
+            shared = previous is not None and previous.marker == c.marker and previous.lead_in == c.lead_in
+            parts.append(f"{c.text if shared else c.full_text} [{c.marker}]")
+            previous = c
+        text = " ".join(parts)
         if on_token:
             on_token(text)
-        return Draft(text, quotes={c.marker: c.text for c in chosen})
+        quotes: dict[int, str] = {}
+        for c in chosen:
+            quotes.setdefault(c.marker, c.text)
+        return Draft(text, quotes=quotes)
 
     def _score(self, question: str, candidates: list[_Candidate], language: Language) -> None:
         embedding = self.index.embedding
         q_vec = np.asarray(embedding.get_query_embedding(question), dtype=np.float32)
-        s_vecs = np.asarray(embedding.get_text_embedding_batch([c.text for c in candidates]), dtype=np.float32)
+        s_vecs = np.asarray(embedding.get_text_embedding_batch([c.full_text for c in candidates]), dtype=np.float32)
         norms = np.linalg.norm(s_vecs, axis=1) * (np.linalg.norm(q_vec) or 1.0)
         cosines = (s_vecs @ q_vec) / np.where(norms == 0, 1.0, norms)
-        idf = self.index.keyword_index().idf
+        keyword = self.index.keyword_index()
+        idf = keyword.idf
         q_tokens = set(keyword_tokens(question, bigrams=False))
         total = sum(idf(t) for t in q_tokens) or 1.0
         for candidate, cosine in zip(candidates, cosines, strict=True):
-            tokens = set(keyword_tokens(candidate.text, bigrams=False))
+            tokens = keyword.words(candidate.full_text)
             coverage = sum(idf(t) for t in q_tokens & tokens) / total
             score = 0.55 * float(cosine) + 0.45 * coverage + 0.6 / candidate.marker
-            if detect_language(candidate.text) != language:
+            if detect_language(candidate.full_text) != language:
                 score *= 0.75
             candidate.score = score
 
     def _choose(self, candidates: list[_Candidate]) -> list[_Candidate]:
         ranked = sorted(candidates, key=lambda c: (-c.score, c.marker, c.position))
-        best = ranked[0].score
-        chosen: list[_Candidate] = []
+        # The answer opens with the top clause's best sentence (see the module docstring).
+        anchor = next((c for c in ranked if c.marker == 1), ranked[0])
+        best = anchor.score
+        chosen: list[_Candidate] = [anchor]
         conf = self.settings.answer
         for candidate in ranked:
+            if candidate is anchor:
+                continue
             if len(chosen) >= conf.max_sentences or candidate.score < conf.same_clause_ratio * best:
                 break
             # Citing another clause costs precision: only when its sentence is nearly as good as the best.

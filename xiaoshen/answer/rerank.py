@@ -16,13 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xiaoshen.answer.sentences import split_sentences
+from xiaoshen.answer.quantities import comparable_share, quantities
+from xiaoshen.answer.sentences import quotable_units
 from xiaoshen.index import ClauseIndex, KeywordIndex, searchable_text
 from xiaoshen.settings import AnswerSettings
 from xiaoshen.text import keyword_tokens
 from xiaoshen.types import Hit
 
-RERANK_FEATURES = ("coverage", "heading_coverage", "best_sentence_cosine", "log_rank")
+RERANK_FEATURES = ("coverage", "heading_coverage", "best_sentence_cosine", "log_rank", "best_sentence_coverage",
+                   "comparable_quantities")
 
 # Words of the asker, not of the subject: they should not count as "not covered".
 CONVERSATIONAL = frozenset(keyword_tokens(
@@ -50,8 +52,9 @@ def coverage(weights: dict[str, float], tokens: set[str]) -> float:
 
 
 def sentence_cosines(question: str, hits: list[Hit], index: ClauseIndex) -> tuple[list[list[str]], list[list[float]]]:
-    """Every sentence of every hit and its embedding cosine to the question (one batch)."""
-    sentences = [split_sentences(h.clause.text) or [h.clause.text] for h in hits]
+    """Every quotable unit (sentence, or list item with its lead-in) of every hit and its embedding
+    cosine to the question (one batch)."""
+    sentences = [[u.full_text for u in quotable_units(h.clause.text)] or [h.clause.text] for h in hits]
     flat = [s for group in sentences for s in group]
     if not flat:
         return sentences, [[] for _ in hits]
@@ -66,17 +69,21 @@ def sentence_cosines(question: str, hits: list[Hit], index: ClauseIndex) -> tupl
     return sentences, grouped
 
 
-def rerank_features(question: str, hits: list[Hit], cosines: list[list[float]], keyword: KeywordIndex) -> list[list[float]]:
+def rerank_features(question: str, hits: list[Hit], sentences: list[list[str]], cosines: list[list[float]],
+                    keyword: KeywordIndex) -> list[list[float]]:
     """One feature row per hit, in RERANK_FEATURES order."""
     weights = {t: keyword.idf(t) for t in question_tokens(question)}
+    asked = quantities(question)
     rows = []
-    for position, (hit, sentence_cos) in enumerate(zip(hits, cosines, strict=True), start=1):
+    for position, (hit, units, sentence_cos) in enumerate(zip(hits, sentences, cosines, strict=True), start=1):
         clause = hit.clause
         rows.append([
-            coverage(weights, set(keyword_tokens(searchable_text(clause), bigrams=False))),
-            coverage(weights, set(keyword_tokens(f"{clause.title} {clause.heading}", bigrams=False))),
+            coverage(weights, keyword.words(searchable_text(clause))),
+            coverage(weights, keyword.words(f"{clause.title} {clause.heading}")),
             max(sentence_cos, default=0.0),
             math.log(position),
+            max((coverage(weights, keyword.words(u)) for u in units), default=0.0),
+            comparable_share(asked, quantities(clause.text)),
         ])
     return rows
 
@@ -85,7 +92,7 @@ def rerank(question: str, hits: list[Hit], index: ClauseIndex, settings: AnswerS
     """The hits with the first `rerank_k` re-ordered by the fitted score; the rest keep their order."""
     head = hits[: settings.rerank_k]
     sentences, cosines = sentence_cosines(question, head, index)
-    rows = rerank_features(question, head, cosines, index.keyword_index())
+    rows = rerank_features(question, head, sentences, cosines, index.keyword_index())
     scores = [sum(w * x for w, x in zip(settings.rerank_weights, row, strict=True)) for row in rows]
     return reorder(hits, sentences, cosines, scores)
 
