@@ -14,7 +14,7 @@ from tests.conftest import make_settings
 from xiaoshen.answer import NOT_ADDRESSED, answer
 from xiaoshen.answer.backends import BACKENDS, Draft, register
 from xiaoshen.answer.evidence import focus_tokens
-from xiaoshen.answer.rerank import rerank
+from xiaoshen.answer.rerank import RERANK_FEATURES, rerank
 from xiaoshen.answer.verify import verify
 from xiaoshen.cli import app
 from xiaoshen.index import ClauseIndex
@@ -216,10 +216,14 @@ def test_rerank_weights_decide_the_order(sample_index: ClauseIndex) -> None:
     question = "What haircut applies to inventory taken as collateral?"
     hits = search(question, index=sample_index, settings=sample_index.settings, k=8)
     conf = sample_index.settings.answer.model_copy()
-    conf.rerank_weights = [0.0, 0.0, 0.0, -1.0]  # the rank prior alone: fused order unchanged
+
+    def only(feature: str, weight: float) -> list[float]:
+        return [weight if name == feature else 0.0 for name in RERANK_FEATURES]
+
+    conf.rerank_weights = only("log_rank", -1.0)  # the rank prior alone: fused order unchanged
     assert [h.clause.clause_id for h in rerank(question, hits, sample_index, conf).hits] == \
         [h.clause.clause_id for h in hits]
-    conf.rerank_weights = [0.0, 0.0, 1.0, 0.0]  # best-sentence meaning alone
+    conf.rerank_weights = only("best_sentence_cosine", 1.0)  # best-sentence meaning alone
     ranked = rerank(question, hits, sample_index, conf)
     best = [max(c) for c in ranked.cosines]
     assert best == sorted(best, reverse=True)

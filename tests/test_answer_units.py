@@ -4,8 +4,10 @@ policies define, and quantities in questions and clauses."""
 from __future__ import annotations
 
 from xiaoshen.answer.quantities import Quantity, comparable_share, quantities
+from xiaoshen.answer.references import referenced_by_others, references
 from xiaoshen.answer.sentences import quotable_units
 from xiaoshen.text import defined_acronyms, keyword_tokens, with_acronyms
+from xiaoshen.types import Clause
 
 
 def test_a_list_item_is_quoted_with_the_sentence_that_introduces_the_list() -> None:
@@ -47,3 +49,21 @@ def test_a_clause_with_a_comparable_threshold_scores_for_a_question_with_a_figur
     assert comparable_share(quantities("评分为640分"), quantities("贷款成数不得超过80%")) == 0.0, "another kind"
     assert comparable_share(asked, quantities("The maximum LTV is 75%.")) == 0.0
     assert comparable_share(set(), quantities("older than 12 months")) == 0.0
+
+
+def test_cross_references_are_read_in_both_languages_and_point_within_the_document() -> None:
+    text = ("The maximum facility is the lower of 80% of cost and 60% of value (clause 4.4), in line with "
+            "NCB-COL-005 clause 5.4 and Rule 4.12.19; 借款用途符合本规程第七条规定。")
+    assert references(text) == {(None, "4.4"), ("NCB-COL-005", "5.4"), (None, "4.12.19"), (None, "第七条")}
+
+
+def test_the_clause_the_others_point_to_is_marked() -> None:
+    def clause(doc: str, section: str, text: str) -> Clause:
+        return Clause(clause_id=f"{doc}-{section}", doc_id=doc, title="t", version="1", source="s",
+                      section=section, text=text)
+
+    rule = clause("CRE", "4.4", "A construction loan must satisfy a maximum loan-to-cost of 80%.")
+    part = clause("CRE", "5.6(b)", "Construction lending within the limit.")
+    restated = clause("CRE", "8.2", "The maximum facility is 80% of development cost (clause 4.4). See clause 5.6.")
+    elsewhere = clause("COL", "4.4", "Another document's clause 4.4.")
+    assert referenced_by_others([rule, part, restated, elsewhere]) == [True, True, False, False]

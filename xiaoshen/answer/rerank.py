@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xiaoshen.answer.quantities import comparable_share, quantities
+from xiaoshen.answer.references import referenced_by_others
 from xiaoshen.answer.sentences import quotable_units
 from xiaoshen.index import ClauseIndex, KeywordIndex, searchable_text
 from xiaoshen.settings import AnswerSettings
@@ -24,7 +25,7 @@ from xiaoshen.text import keyword_tokens
 from xiaoshen.types import Hit
 
 RERANK_FEATURES = ("coverage", "heading_coverage", "best_sentence_cosine", "log_rank", "best_sentence_coverage",
-                   "comparable_quantities")
+                   "comparable_quantities", "referenced_by_hits")
 
 # Words of the asker, not of the subject: they should not count as "not covered".
 CONVERSATIONAL = frozenset(keyword_tokens(
@@ -74,6 +75,7 @@ def rerank_features(question: str, hits: list[Hit], sentences: list[list[str]], 
     """One feature row per hit, in RERANK_FEATURES order."""
     weights = {t: keyword.idf(t) for t in question_tokens(question)}
     asked = quantities(question)
+    pointed_to = referenced_by_others([h.clause for h in hits])
     rows = []
     for position, (hit, units, sentence_cos) in enumerate(zip(hits, sentences, cosines, strict=True), start=1):
         clause = hit.clause
@@ -84,6 +86,7 @@ def rerank_features(question: str, hits: list[Hit], sentences: list[list[str]], 
             math.log(position),
             max((coverage(weights, keyword.words(u)) for u in units), default=0.0),
             comparable_share(asked, quantities(clause.text)),
+            float(pointed_to[position - 1]),
         ])
     return rows
 
