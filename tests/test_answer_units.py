@@ -3,7 +3,14 @@ policies define, and quantities in questions and clauses."""
 
 from __future__ import annotations
 
-from xiaoshen.answer.quantities import Quantity, comparable_share, quantities
+from xiaoshen.answer.quantities import (
+    Condition,
+    Quantity,
+    comparable_share,
+    condition_share,
+    conditions,
+    quantities,
+)
 from xiaoshen.answer.references import referenced_by_others, references
 from xiaoshen.answer.sentences import quotable_units
 from xiaoshen.text import defined_acronyms, keyword_tokens, with_acronyms
@@ -67,3 +74,20 @@ def test_the_clause_the_others_point_to_is_marked() -> None:
     restated = clause("CRE", "8.2", "The maximum facility is 80% of development cost (clause 4.4). See clause 5.6.")
     elsewhere = clause("COL", "4.4", "Another document's clause 4.4.")
     assert referenced_by_others([rule, part, restated, elsewhere]) == [True, True, False, False]
+
+
+def test_bands_are_read_from_ranges_and_from_the_words_around_a_bound() -> None:
+    assert conditions("借款人信用评分在620分至659分之间的，仅可作为政策例外") == [Condition("score", 620, 659)]
+    assert conditions("Exposures of USD 250,000 or less are not reviewed.") == [Condition("money", 0, 250_000)]
+    assert conditions("Every exposure above USD 250,000 is reviewed.") == [Condition("money", 250_000, float("inf"))]
+    assert conditions("信用评分不得低于660分") == [Condition("score", 660, float("inf"))], "a negated bound"
+    assert conditions("The tenor must not exceed 60 months.") == [Condition("period", 0, 60)]
+    assert conditions("The maximum LTV is 75%.") == [Condition("percent", 0, 75)]
+    assert conditions("Collateral is valued at 75%.") == [], "a figure alone is no band"
+
+
+def test_the_figure_in_a_question_falls_in_the_band_of_the_clause_that_describes_its_case() -> None:
+    overdraft = quantities("My client only has a USD 200,000 overdraft. Do I still have to do an annual review?")
+    assert condition_share(overdraft, conditions("Exposures of USD 250,000 or less are not subject to review.")) == 1
+    assert condition_share(overdraft, conditions("Every credit exposure above USD 250,000 is reviewed.")) == 0
+    assert condition_share(set(), conditions("above USD 250,000")) == 0

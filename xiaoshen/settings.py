@@ -71,13 +71,13 @@ class AnswerSettings(_Group):
     # Second-stage rerank of the first rerank_k hits (xiaoshen/answer/rerank.py), fitted listwise on the
     # dev questions by bench/calibrate.py. Weights on RERANK_FEATURES (xiaoshen/answer/rerank.py).
     rerank_k: int = Field(default=20, ge=1, description="Hits re-ordered before the answer cites the top ones.")
-    rerank_weights: list[float] = Field(default=[2.662, 5.654, 5.96, -1.191, 2.686, 2.994, 1.231], min_length=7, max_length=7)
+    rerank_weights: list[float] = Field(default=[2.689, 5.676, 5.629, -1.202, 2.801, 2.221, 1.239, 1.904], min_length=8, max_length=8)
     # Evidence bar: logistic model over the features of xiaoshen/answer/evidence.py, fitted on the dev
     # questions by bench/calibrate.py (which also reports leave-one-out figures).
-    evidence_weights: list[float] = Field(default=[-0.4, -1.33, 2.03, 0.84, 1.2, 0.73, -0.84, 1.14], min_length=8, max_length=8)
-    evidence_bias: float = 1.54
-    evidence_mean: list[float] = Field(default=[0.483, 0.643, 0.545, 0.176, 0.492, 0.504, 0.08, 0.878], min_length=8, max_length=8)
-    evidence_std: list[float] = Field(default=[0.103, 0.257, 0.261, 0.241, 0.1, 0.246, 0.272, 0.305], min_length=8, max_length=8)
+    evidence_weights: list[float] = Field(default=[-0.41, -1.31, 2.04, 0.85, 1.25, 0.68, -0.85, 1.15], min_length=8, max_length=8)
+    evidence_bias: float = 1.55
+    evidence_mean: list[float] = Field(default=[0.482, 0.644, 0.544, 0.176, 0.492, 0.504, 0.08, 0.878], min_length=8, max_length=8)
+    evidence_std: list[float] = Field(default=[0.104, 0.255, 0.261, 0.241, 0.099, 0.245, 0.272, 0.305], min_length=8, max_length=8)
     evidence_threshold: float = Field(default=0.2, ge=0, le=1, description="Abstain below this probability.")
 
 

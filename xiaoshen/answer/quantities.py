@@ -40,26 +40,93 @@ def _number(raw: str) -> float:
     return float(raw.replace(",", ""))
 
 
-def quantities(text: str) -> set[Quantity]:
-    """The quantities stated in `text`, periods in months and amounts in units (currencies not converted)."""
-    found: set[Quantity] = set()
-    text = _DATE.sub(" ", text)
+def _located(text: str) -> list[tuple[int, int, Quantity]]:
+    """(start, end, quantity) for every quantity in `text`, start being where its number (or currency)
+    begins, so the words before it are outside the span (dates blanked out first, positions kept)."""
+    text = _DATE.sub(lambda m: " " * len(m.group(0)), text)
+    found: list[tuple[int, int, Quantity]] = []
     for m in _PERCENT.finditer(text):
-        found.add(Quantity("percent", _number(m.group(1))))
+        found.append((m.start(1), m.end(), Quantity("percent", _number(m.group(1)))))
     for m in _MULTIPLE.finditer(text):
-        found.add(Quantity("multiple", _number(m.group(1))))
+        found.append((m.start(1), m.end(), Quantity("multiple", _number(m.group(1)))))
     for m in _PERIOD.finditer(text):
         value, unit = _number(m.group(1)), m.group(2).lower()
         if value >= 1900:
             continue  # 2023年, "2023 year-end": a date, not a period
         key = next(k for k in _MONTHS if unit.startswith(k))
-        found.add(Quantity("period", round(value * _MONTHS[key], 3)))
+        found.append((m.start(1), m.end(), Quantity("period", round(value * _MONTHS[key], 3))))
     for m in _MONEY.finditer(text):
-        raw, scale = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        found.add(Quantity("money", _number(raw) * _SCALE.get((scale or "").lower(), 1.0)))
+        number = 1 if m.group(1) else 3
+        raw, scale = m.group(number), m.group(number + 1)
+        found.append((m.start(), m.end(), Quantity("money", _number(raw) * _SCALE.get((scale or "").lower(), 1.0))))
     for m in _SCORE.finditer(text):
-        found.add(Quantity("score", _number(m.group(1) or m.group(2))))
-    return {q for q in found if q.value > 0}
+        number = 1 if m.group(1) else 2
+        found.append((m.start(number), m.end(), Quantity("score", _number(m.group(number)))))
+    return sorted((f for f in found if f[2].value > 0), key=lambda f: f[0])
+
+
+def quantities(text: str) -> set[Quantity]:
+    """The quantities stated in `text`, periods in months and amounts in units (currencies not converted)."""
+    return {q for _, _, q in _located(text)}
+
+
+# Words that make a figure a bound: "USD 250,000 or less", "above USD 250,000", "低于580分", "不得低于660分".
+# Tried in this order, so a negated form wins ("not exceed" is an upper bound, "不得低于" a lower one).
+_TAIL = r"\s*[^\d。；;.]{0,8}$"
+_BOUNDS_BEFORE = [
+    ("low", re.compile(r"(?:不得|不应|不能|不)低于|不少于|not less than|no less than|at least|minimum(?: of)?" + _TAIL, re.I)),
+    ("high", re.compile(r"(?:不得|不应|不能|不)超过|不高于|不多于|not (?:to )?exceed(?:ing)?|no more than|not more than|"
+                        r"at most|maximum(?: of)?|up to|within|最高|最长|最多" + _TAIL, re.I)),
+    ("high", re.compile(r"below|less than|fewer than|under|younger than|shorter than|低于|少于|短于" + _TAIL, re.I)),
+    ("low", re.compile(r"above|more than|greater than|over|exceed(?:s|ing)?|older than|longer than|超过|高于|长于|满"
+                       + _TAIL, re.I)),
+]
+_BOUNDS_AFTER = [
+    ("high", re.compile(r"^\s*[^\d\s]{0,2}?\s*(?:or (?:less|below|fewer|under)|以下|以内)", re.I)),
+    ("low", re.compile(r"^\s*[^\d\s]{0,2}?\s*(?:or (?:more|above|over|greater)|以上)", re.I)),
+]
+_RANGE_JOIN = re.compile(r"^\s*[^\d\s]{0,3}?\s*(?:to|and|至|到|-|–|~)\s*[^\d\s]{0,6}$", re.I)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A band a figure of `kind` may fall in: from `low` to `high` (either end open)."""
+
+    kind: str
+    low: float = 0.0
+    high: float = float("inf")
+
+    def holds(self, q: Quantity) -> bool:
+        return q.kind == self.kind and self.low <= q.value <= self.high
+
+
+def conditions(text: str) -> list[Condition]:
+    """The bands `text` states: ranges ("620分至659分", "between 620 and 659") and bounds ("USD 250,000 or
+    less", "above USD 250,000", "低于580分", "must not exceed 60 months")."""
+    located = _located(text)
+    found: list[Condition] = []
+    for i, (start, end, q) in enumerate(located):
+        if i + 1 < len(located):
+            n_start, _, n = located[i + 1]
+            if n.kind == q.kind and n.value > q.value and _RANGE_JOIN.match(text[end:n_start]):
+                found.append(Condition(q.kind, q.value, n.value))
+                continue
+        before, after = text[max(0, start - 24):start], text[end:end + 12]
+        side = next((side for side, pattern in _BOUNDS_AFTER if pattern.match(after)), None) or \
+            next((side for side, pattern in _BOUNDS_BEFORE if pattern.search(before)), None)
+        if side == "high":
+            found.append(Condition(q.kind, 0.0, q.value))
+        elif side == "low":
+            found.append(Condition(q.kind, q.value, float("inf")))
+    return found
+
+
+def condition_share(asked: set[Quantity], stated: list[Condition]) -> float:
+    """Share of the question's figures that fall in a band the clause states (the case it describes:
+    "a USD 200,000 overdraft" in "exposures of USD 250,000 or less"); 0 when the question states none."""
+    if not asked:
+        return 0.0
+    return sum(any(c.holds(q) for c in stated) for q in asked) / len(asked)
 
 
 def comparable_share(asked: set[Quantity], stated: set[Quantity]) -> float:

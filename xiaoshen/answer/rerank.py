@@ -5,8 +5,10 @@ cross-reference, a worked example, another policy's summary) above the clause th
 answer cites the top clause, so the engine re-orders the first `rerank_k` hits by a linear score of:
 IDF-weighted share of the question's words in the clause, the same share in the document title and
 heading path (a question naming "the Credit Policy Manual" or the chapter's topic), the embedding cosine
-of the clause's best sentence to the question, and the log of the fused rank (the prior). The weights
-are fitted listwise on the dev questions (bench/calibrate.py) and live in settings.
+of the clause's best quotable unit to the question and that unit's own word share, the log of the fused
+rank (the prior), whether the clause states a figure comparable to one in the question (quantities.py),
+and whether another retrieved clause points to it (references.py). The weights are fitted listwise on
+the dev questions (bench/calibrate.py, which also reports 10-fold cross-validation) and live in settings.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xiaoshen.answer.quantities import comparable_share, quantities
+from xiaoshen.answer.quantities import comparable_share, condition_share, conditions, quantities
 from xiaoshen.answer.references import referenced_by_others
 from xiaoshen.answer.sentences import quotable_units
 from xiaoshen.index import ClauseIndex, KeywordIndex, searchable_text
@@ -25,7 +27,7 @@ from xiaoshen.text import keyword_tokens
 from xiaoshen.types import Hit
 
 RERANK_FEATURES = ("coverage", "heading_coverage", "best_sentence_cosine", "log_rank", "best_sentence_coverage",
-                   "comparable_quantities", "referenced_by_hits")
+                   "comparable_quantities", "referenced_by_hits", "figure_in_band")
 
 # Words of the asker, not of the subject: they should not count as "not covered".
 CONVERSATIONAL = frozenset(keyword_tokens(
@@ -59,8 +61,8 @@ def sentence_cosines(question: str, hits: list[Hit], index: ClauseIndex) -> tupl
     flat = [s for group in sentences for s in group]
     if not flat:
         return sentences, [[] for _ in hits]
-    q_vec = np.asarray(index.embedding.get_query_embedding(question), dtype=np.float32)
-    vectors = np.asarray(index.embedding.get_text_embedding_batch(flat), dtype=np.float32)
+    q_vec = np.asarray(index.query_vector(question), dtype=np.float32)
+    vectors = index.text_vectors(flat)
     norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(q_vec) or 1.0)
     cosines = ((vectors @ q_vec) / np.where(norms == 0, 1.0, norms)).tolist()
     grouped, start = [], 0
@@ -87,6 +89,7 @@ def rerank_features(question: str, hits: list[Hit], sentences: list[list[str]], 
             max((coverage(weights, keyword.words(u)) for u in units), default=0.0),
             comparable_share(asked, quantities(clause.text)),
             float(pointed_to[position - 1]),
+            condition_share(asked, conditions(clause.text)),
         ])
     return rows
 
