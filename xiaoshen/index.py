@@ -12,7 +12,7 @@ import math
 import pickle
 import threading
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -207,7 +207,9 @@ class ClauseIndex:
         self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
         self._keyword: KeywordIndex | None = None
         self._keyword_lock = threading.RLock()
-        self._query_vectors: dict[str, list[float]] = {}
+        self._vector_lock = threading.Lock()
+        self._query_vectors: OrderedDict[str, list[float]] = OrderedDict()
+        self._text_vectors: OrderedDict[str, list[float]] = OrderedDict()
 
     # --- models -----------------------------------------------------------------------------------
 
@@ -323,14 +325,35 @@ class ClauseIndex:
         return hits
 
     def query_vector(self, query: str) -> list[float]:
-        """The query's embedding, remembered for the last few queries (search asks twice)."""
-        vector = self._query_vectors.get(query)
+        """The query's embedding, remembered for the last few queries (search, rerank and the extractive
+        backend each need it)."""
+        with self._vector_lock:
+            vector = self._query_vectors.get(query)
         if vector is None:
             vector = self.embedding.get_query_embedding(query)
-            if len(self._query_vectors) >= 64:
-                self._query_vectors.pop(next(iter(self._query_vectors)))
-            self._query_vectors[query] = vector
+            with self._vector_lock:
+                self._query_vectors[query] = vector
+                while len(self._query_vectors) > 64:
+                    self._query_vectors.popitem(last=False)
         return vector
+
+    def text_vectors(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of clause sentences, one row per text. The answer stage embeds the sentences of the
+        same clauses for question after question (and rerank, draft and verification each need them), so
+        the most recent ones are kept: about 3.5 kB each, 20,000 at most."""
+        with self._vector_lock:
+            known = {t: self._text_vectors[t] for t in texts if t in self._text_vectors}
+            for text in known:
+                self._text_vectors.move_to_end(text)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            computed = dict(zip(missing, self.embedding.get_text_embedding_batch(missing), strict=True))
+            known.update(computed)
+            with self._vector_lock:
+                self._text_vectors.update(computed)
+                while len(self._text_vectors) > 20_000:
+                    self._text_vectors.popitem(last=False)
+        return np.asarray([known[t] for t in texts], dtype=np.float32).reshape(len(texts), -1)
 
     def dense_similarities(self, query: str, clause_ids: list[str]) -> dict[str, float]:
         """Cosine of the query to each given clause's stored vector (for clauses the nearest-neighbour

@@ -81,9 +81,8 @@ class ExtractiveBackend:
         return Draft(text, quotes=quotes)
 
     def _score(self, question: str, candidates: list[_Candidate], language: Language) -> None:
-        embedding = self.index.embedding
-        q_vec = np.asarray(embedding.get_query_embedding(question), dtype=np.float32)
-        s_vecs = np.asarray(embedding.get_text_embedding_batch([c.full_text for c in candidates]), dtype=np.float32)
+        q_vec = np.asarray(self.index.query_vector(question), dtype=np.float32)
+        s_vecs = self.index.text_vectors([c.full_text for c in candidates])
         norms = np.linalg.norm(s_vecs, axis=1) * (np.linalg.norm(q_vec) or 1.0)
         cosines = (s_vecs @ q_vec) / np.where(norms == 0, 1.0, norms)
         keyword = self.index.keyword_index()

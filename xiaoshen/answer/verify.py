@@ -113,7 +113,7 @@ def _support(sentence: str, clause_text: str, index: ClauseIndex, keyword, setti
     clause_tokens = set(keyword_tokens(clause_text, bigrams=False))
     total = sum(keyword.idf(t) for t in tokens) or 1.0
     lexical = sum(keyword.idf(t) for t in tokens & clause_tokens) / total
-    vectors = np.asarray(index.embedding.get_text_embedding_batch([sentence, *clause_sentences]), dtype=np.float32)
+    vectors = index.text_vectors([sentence, *clause_sentences])
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
     cosines = vectors[1:] @ vectors[0]
     best = int(np.argmax(cosines))
