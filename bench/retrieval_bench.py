@@ -191,7 +191,7 @@ def _score_all(questions: list[EvalQuestion], index: ClauseIndex, base: Settings
     product = _answer_rerank()
     if product is not None:
         try:
-            k = max(10, hybrid.answer.retrieve_k)
+            k = max(10, hybrid.answer.retrieve_k, hybrid.answer.rerank_k)  # as `ask` fetches
             results["Xiaoshen hybrid + answer-stage rerank"] = score(questions, lambda q: _hits_as_results(
                 product(q, search(q, index=index, settings=hybrid, k=k, filters=filters), index, hybrid.answer)
                 .hits[:10]))

@@ -46,4 +46,3 @@ def referenced_by_others(clauses: list[Clause]) -> list[bool]:
             for doc, other_id, refs in pointers)
         for clause in clauses
     ]
-
