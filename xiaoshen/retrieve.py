@@ -27,9 +27,9 @@ from xiaoshen.types import Clause, DocumentSummary, Hit
 _VERSION_NUMBER = re.compile(
     r"\b(?:v|ver\.?|version|rev\.?|revision)\s*(\d+(?:\.\d+)*)\b|(\d+(?:\.\d+)*)\s*版|版本\s*(\d+(?:\.\d+)*)", re.I)
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
-# A year names a version only next to words like these ("the 2023 version", "2023年版"), not in
-# "loans booked in 2023".
-_VERSION_WORDS = re.compile(r"\b(?:version|edition|revision|superseded|previous|former|earlier|old|original)\b|版", re.I)
+# A year names a version only with words like these ("the 2023 version", "2023年版"), not in "loans booked
+# in 2023" or "an appraisal from 2023, now 14 months old".
+_VERSION_WORDS = re.compile(r"\b(?:version|edition|revision|superseded|previous|former)\b|版", re.I)
 
 
 def _version_key(version: str) -> tuple[int, ...]:

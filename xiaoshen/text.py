@@ -79,8 +79,7 @@ def literal_markdown(text: str) -> str:
     return _MARKDOWN_SPECIALS.sub(r"\\\1", text).replace("\n", "  \n")
 
 
-# "debt service coverage ratio (DSCR)", "loan-to-value (LTV)", "风险加权资产（RWA）": a term defined with its
-# acronym. Questions use either form ("what DSCR…", "what debt service coverage ratio…"), so both
+# "debt service coverage ratio (DSCR)", "loan-to-value (LTV)": an English term defined with its acronym. Questions use either form ("what DSCR…", "what debt service coverage ratio…"), so both
 # retrieval and coverage treat the two as one word.
 _DEFINED_ACRONYM = re.compile(
     r"((?:[\"“]?[A-Za-z][A-Za-z'’]*[\"”]?[\s-]+){1,8})[(（]\s*[\"“]?([A-Z][A-Za-z]{1,7})[\"”]?\s*[)）]")
