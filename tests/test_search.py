@@ -78,6 +78,13 @@ def test_a_question_naming_an_earlier_version_gets_that_version_first(sample_ind
     assert current[0].clause.version == "3.0", "without a version named, the current one leads"
 
 
+def test_a_version_number_belongs_to_the_document_the_question_names(sample_index: ClauseIndex) -> None:
+    # The Collateral and Guarantee Policy's current version is 2.0; the CRE standards' 2.0 is superseded.
+    hits = search("Under the Collateral and Guarantee Policy v2.0, what is the maximum amortisation period for a "
+                  "CRE loan?", index=sample_index, settings=sample_index.settings, k=10)
+    assert all(h.clause.version == "3.0" for h in hits if h.clause.doc_id == "NCB-CRE-002")
+
+
 def test_a_year_alone_does_not_name_a_version(sample_index: ClauseIndex) -> None:
     for question in ("A CRE loan booked in 2023: what is the maximum amortisation period?",
                      "The CRE appraisal is dated 2023 and is now 14 months old. Can it support an approval?"):

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex
 from xiaoshen.settings import Settings
+from xiaoshen.text import keyword_tokens
 from xiaoshen.types import Clause, DocumentSummary, Hit
 
 _VERSION_NUMBER = re.compile(
@@ -47,13 +48,23 @@ def asked_versions(query: str) -> tuple[set[tuple[int, ...]], set[int]]:
     return numbers, years
 
 
-def _versions_asked_for(query: str, clauses: list[Clause]) -> set[tuple[str, str]]:
-    """(doc id, version) pairs among the candidates that the question asks for by number or year."""
+def _versions_asked_for(query: str, clauses: list[Clause], words: set[str]) -> set[tuple[str, str]]:
+    """(doc id, version) pairs among the candidates that the question asks for by number or year;
+    `words` are the question's keyword tokens with the acronyms the policies define ("CRE")."""
     numbers, years = asked_versions(query)
     if not numbers and not years:
         return set()
-    return {(c.doc_id, c.version) for c in clauses
-            if _version_key(c.version) in numbers or (c.effective_date and c.effective_date.year in years)}
+    asked = {(c.doc_id, c.version) for c in clauses
+             if _version_key(c.version) in numbers or (c.effective_date and c.effective_date.year in years)}
+    # "Under the Collateral Policy v2.0": the number belongs to the document the question names, when it
+    # names one (by id, or by the best-covered title, at least half its words), not to every document
+    # that happens to have a version 2.0.
+    titles = {c.doc_id: set(keyword_tokens(c.title, bigrams=False)) for c in clauses}
+    share = {doc: len(title & words) / len(title) for doc, title in titles.items() if title}
+    best = max(share.values(), default=0.0)
+    named = {doc for doc in titles if doc.lower() in query.lower()} or \
+        {doc for doc, value in share.items() if value >= 0.5 and value == best}
+    return {pair for pair in asked if pair[0] in named} if named else asked
 
 
 class ClauseFilter(BaseModel):
@@ -179,7 +190,7 @@ def search(
         rank = 1 + sum(c > cosine for c in dense_cosines)
         e["score"] += conf.dense_weight / (conf.rrf_k + rank)
         e["dense_similarity"] = cosine
-    asked = _versions_asked_for(query, [e["clause"] for e in fused.values()])
+    asked = _versions_asked_for(query, [e["clause"] for e in fused.values()], index.keyword_index().words(query))
     asked_docs = {doc_id for doc_id, _ in asked}
     for e in fused.values():
         clause = e["clause"]
