@@ -108,6 +108,12 @@ def clause_from_record(clause_id: str, text: str, meta: dict[str, Any]) -> Claus
     )
 
 
+def cosines_to(vector: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Cosine of `vector` to each row of `matrix` (0 for a zero row)."""
+    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(vector) or 1.0)
+    return (matrix @ vector) / np.where(norms == 0, 1.0, norms)
+
+
 def searchable_text(clause: Clause) -> str:
     """What both retrievers see: the clause with its document title, heading path and number, so a
     question naming the policy ("CRE standards") or the topic of the chapter finds it."""
@@ -209,7 +215,7 @@ class ClauseIndex:
         self._keyword_lock = threading.RLock()
         self._vector_lock = threading.Lock()
         self._query_vectors: OrderedDict[str, list[float]] = OrderedDict()
-        self._text_vectors: OrderedDict[str, list[float]] = OrderedDict()
+        self._text_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # --- models -----------------------------------------------------------------------------------
 
@@ -340,20 +346,26 @@ class ClauseIndex:
     def text_vectors(self, texts: list[str]) -> np.ndarray:
         """Embeddings of clause sentences, one row per text. The answer stage embeds the sentences of the
         same clauses for question after question (and rerank, draft and verification each need them), so
-        the most recent ones are kept: about 3.5 kB each, 20,000 at most."""
+        the most recent ones are kept as float32 rows: about 3.5 kB each, 20,000 at most."""
         with self._vector_lock:
             known = {t: self._text_vectors[t] for t in texts if t in self._text_vectors}
             for text in known:
                 self._text_vectors.move_to_end(text)
         missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            computed = dict(zip(missing, self.embedding.get_text_embedding_batch(missing), strict=True))
+            # float32 rows, not the model's lists of Python floats (eight times the memory).
+            computed = dict(zip(missing, np.asarray(self.embedding.get_text_embedding_batch(missing),
+                                                    dtype=np.float32), strict=True))
             known.update(computed)
             with self._vector_lock:
                 self._text_vectors.update(computed)
                 while len(self._text_vectors) > 20_000:
                     self._text_vectors.popitem(last=False)
         return np.asarray([known[t] for t in texts], dtype=np.float32).reshape(len(texts), -1)
+
+    def query_cosines(self, query: str, texts: list[str]) -> np.ndarray:
+        """Cosine of the query to each text (clause sentences, through the cache above)."""
+        return cosines_to(np.asarray(self.query_vector(query), dtype=np.float32), self.text_vectors(texts))
 
     def dense_similarities(self, query: str, clause_ids: list[str]) -> dict[str, float]:
         """Cosine of the query to each given clause's stored vector (for clauses the nearest-neighbour
@@ -364,9 +376,7 @@ class ClauseIndex:
         vectors = np.asarray(stored["embeddings"], dtype=np.float32)
         if vectors.size == 0:
             return {}
-        q = np.asarray(self.query_vector(query), dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(q) or 1.0)
-        cosines = (vectors @ q) / np.where(norms == 0, 1.0, norms)
+        cosines = cosines_to(np.asarray(self.query_vector(query), dtype=np.float32), vectors)
         return dict(zip(stored["ids"], cosines.tolist(), strict=True))
 
     # --- writing ----------------------------------------------------------------------------------

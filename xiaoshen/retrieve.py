@@ -20,7 +20,7 @@ from llama_index.core.vector_stores.types import (
 from pydantic import BaseModel, Field
 
 from xiaoshen.errors import XiaoshenError
-from xiaoshen.index import ClauseIndex
+from xiaoshen.index import ClauseIndex, KeywordIndex
 from xiaoshen.settings import Settings
 from xiaoshen.text import keyword_tokens
 from xiaoshen.types import Clause, DocumentSummary, Hit
@@ -48,9 +48,8 @@ def asked_versions(query: str) -> tuple[set[tuple[int, ...]], set[int]]:
     return numbers, years
 
 
-def _versions_asked_for(query: str, clauses: list[Clause], words: set[str]) -> set[tuple[str, str]]:
-    """(doc id, version) pairs among the candidates that the question asks for by number or year;
-    `words` are the question's keyword tokens with the acronyms the policies define ("CRE")."""
+def _versions_asked_for(query: str, clauses: list[Clause], keyword: KeywordIndex) -> set[tuple[str, str]]:
+    """(doc id, version) pairs among the candidates that the question asks for by number or year."""
     numbers, years = asked_versions(query)
     if not numbers and not years:
         return set()
@@ -59,6 +58,7 @@ def _versions_asked_for(query: str, clauses: list[Clause], words: set[str]) -> s
     # "Under the Collateral Policy v2.0": the number belongs to the document the question names, when it
     # names one (by id, or by the best-covered title, at least half its words), not to every document
     # that happens to have a version 2.0.
+    words = keyword.words(query)  # with the acronyms the policies define ("CRE")
     titles = {c.doc_id: set(keyword_tokens(c.title, bigrams=False)) for c in clauses}
     share = {doc: len(title & words) / len(title) for doc, title in titles.items() if title}
     best = max(share.values(), default=0.0)
@@ -190,7 +190,7 @@ def search(
         rank = 1 + sum(c > cosine for c in dense_cosines)
         e["score"] += conf.dense_weight / (conf.rrf_k + rank)
         e["dense_similarity"] = cosine
-    asked = _versions_asked_for(query, [e["clause"] for e in fused.values()], index.keyword_index().words(query))
+    asked = _versions_asked_for(query, [e["clause"] for e in fused.values()], index.keyword_index())
     asked_docs = {doc_id for doc_id, _ in asked}
     for e in fused.values():
         clause = e["clause"]

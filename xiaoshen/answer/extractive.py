@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from xiaoshen.answer.backends import Draft, TokenSink, register
+from xiaoshen.answer.rerank import coverage
 from xiaoshen.answer.sentences import QuotableUnit, quotable_units
 from xiaoshen.index import ClauseIndex
 from xiaoshen.settings import Settings
@@ -81,18 +80,12 @@ class ExtractiveBackend:
         return Draft(text, quotes=quotes)
 
     def _score(self, question: str, candidates: list[_Candidate], language: Language) -> None:
-        q_vec = np.asarray(self.index.query_vector(question), dtype=np.float32)
-        s_vecs = self.index.text_vectors([c.full_text for c in candidates])
-        norms = np.linalg.norm(s_vecs, axis=1) * (np.linalg.norm(q_vec) or 1.0)
-        cosines = (s_vecs @ q_vec) / np.where(norms == 0, 1.0, norms)
+        cosines = self.index.query_cosines(question, [c.full_text for c in candidates])
         keyword = self.index.keyword_index()
-        idf = keyword.idf
-        q_tokens = set(keyword_tokens(question, bigrams=False))
-        total = sum(idf(t) for t in q_tokens) or 1.0
+        weights = {t: keyword.idf(t) for t in keyword_tokens(question, bigrams=False)}
         for candidate, cosine in zip(candidates, cosines, strict=True):
-            tokens = keyword.words(candidate.full_text)
-            coverage = sum(idf(t) for t in q_tokens & tokens) / total
-            score = 0.55 * float(cosine) + 0.45 * coverage + 0.6 / candidate.marker
+            covered = coverage(weights, keyword.words(candidate.full_text))
+            score = 0.55 * float(cosine) + 0.45 * covered + 0.6 / candidate.marker
             if detect_language(candidate.full_text) != language:
                 score *= 0.75
             candidate.score = score

@@ -16,8 +16,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from xiaoshen.answer.quantities import comparable_share, condition_share, conditions, quantities
 from xiaoshen.answer.references import referenced_by_others
 from xiaoshen.answer.sentences import quotable_units
@@ -61,10 +59,7 @@ def sentence_cosines(question: str, hits: list[Hit], index: ClauseIndex) -> tupl
     flat = [s for group in sentences for s in group]
     if not flat:
         return sentences, [[] for _ in hits]
-    q_vec = np.asarray(index.query_vector(question), dtype=np.float32)
-    vectors = index.text_vectors(flat)
-    norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(q_vec) or 1.0)
-    cosines = ((vectors @ q_vec) / np.where(norms == 0, 1.0, norms)).tolist()
+    cosines = index.query_cosines(question, flat).tolist()
     grouped, start = [], 0
     for group in sentences:
         grouped.append(cosines[start:start + len(group)])
