@@ -1,6 +1,9 @@
 """Calibrate the answer engine on the dev questions and print the figures for bench/ANSWERS.md.
 
-    .venv/bin/python bench/calibrate.py [INDEX_DIR]
+    .venv/bin/python bench/calibrate.py [SAMPLES_INDEX_DIR [CORPORA_INDEX_DIR]]
+
+Nothing is ever fitted on data/holdout_questions.jsonl: `fittable` refuses it (and any set whose ids are
+holdout ids), so the holdout stays a measurement of questions the engine has never seen.
 
 Deterministic (no random split), so the fitted numbers reproduce on the same index:
 1. Rerank: fits the listwise weights of xiaoshen/answer/rerank.py (softmax over each question's first
@@ -11,6 +14,9 @@ Deterministic (no random split), so the fitted numbers reproduce on the same ind
    threshold in-sample and leave-one-out (each question scored by a model fitted without it).
 3. Sentence support: each gold snippet against its own clause (should pass) and against the
    best-ranked clause that is not gold (should fail), at the configured thresholds.
+4. Answer confidence: a logistic model over the evidence bar's logit and the top clause's rerank margin,
+   target "the top reranked clause is gold", fitted on dev + ObliQA together and validated across sets
+   (fit on one, scored on the other), with the rerank weights also scored across sets.
 The printed settings are the defaults in xiaoshen/settings.py (`answer` group).
 """
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import xiaoshen  # noqa: E402,F401
 from ingest.pipeline import ingest  # noqa: E402
-from xiaoshen.answer.evidence import EVIDENCE_FEATURES, evidence_features  # noqa: E402
+from xiaoshen.answer.evidence import EVIDENCE_FEATURES, answer_probability, evidence_features  # noqa: E402
 from xiaoshen.answer.rerank import RERANK_FEATURES, reorder, rerank_features, sentence_cosines  # noqa: E402
 from xiaoshen.answer.verify import _support  # noqa: E402
 from xiaoshen.evaluate import load_questions, matches_gold  # noqa: E402
@@ -36,8 +43,21 @@ from xiaoshen.retrieve import search  # noqa: E402
 from xiaoshen.settings import load_settings  # noqa: E402
 
 DEV = ROOT / "data" / "dev_questions.jsonl"
+OBLIQA = ROOT.parent / "shared" / "corpora" / "qa" / "obliqa_dev_pru_ch4_subset.json"
+CORPORA = ROOT.parent / "shared" / "corpora"
+HOLDOUT = ROOT / "data" / "holdout_questions.jsonl"
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 FOLDS = 10
+
+
+def fittable(path: Path) -> Path:
+    """`path`, if it is a set the engine may be fitted on; the holdout never is."""
+    holdout_ids = {line.split('"id": "', 1)[1].split('"', 1)[0]
+                   for line in HOLDOUT.read_text(encoding="utf-8").splitlines() if '"id": "' in line}
+    if path.resolve() == HOLDOUT.resolve() or {q.id for q in load_questions(path)} & holdout_ids:
+        raise SystemExit(f"refusing to fit on {path}: it is (or contains) the holdout set, which nothing is "
+                         "fitted on (data/HOLDOUT.md)")
+    return path
 
 
 def fit_listwise(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 0.05, steps: int = 1500) -> np.ndarray:
@@ -85,7 +105,7 @@ def calibrate(index: ClauseIndex) -> list[str]:
     settings = index.settings
     conf = settings.answer
     keyword = index.keyword_index()
-    questions = load_questions(DEV)
+    questions = load_questions(fittable(DEV))
     prepared, support_pos, support_neg = [], [], []
     for q in questions:
         hits = search(q.question, index=index, settings=settings, k=max(conf.retrieve_k, conf.rerank_k))
@@ -153,15 +173,94 @@ def calibrate(index: ClauseIndex) -> list[str]:
     return lines
 
 
+def confidence_rows(index: ClauseIndex, path: Path) -> tuple[np.ndarray, np.ndarray, list]:
+    """Per question of a fittable set: confidence features (evidence logit, rerank margin), whether the top
+    reranked clause is gold, and the rerank groups (features, gold) for cross-set rerank scores."""
+    settings, conf = index.settings, index.settings.answer
+    keyword = index.keyword_index()
+    x, y, groups = [], [], []
+    for q in load_questions(fittable(path)):
+        hits = search(q.question, index=index, settings=settings, k=max(conf.retrieve_k, conf.rerank_k))
+        head = hits[: conf.rerank_k]
+        sentences, cosines = sentence_cosines(q.question, head, index)
+        rows = np.asarray(rerank_features(q.question, head, sentences, cosines, keyword))
+        gold = np.asarray([float(any(matches_gold(h.clause, g) for g in q.gold)) for h in head])
+        if q.answerable:
+            groups.append((rows, gold))
+        scores = list(rows @ np.asarray(conf.rerank_weights))
+        ranked = reorder(hits, sentences, cosines, scores)
+        p = min(max(answer_probability(evidence_features(q.question, ranked, keyword), conf), 1e-6), 1 - 1e-6)
+        margin = ranked.scores[0] - ranked.scores[1] if len(ranked.scores) > 1 else 0.0
+        x.append([np.log(p / (1 - p)), margin])
+        y.append(float(q.answerable and any(matches_gold(ranked.hits[0].clause, g) for g in q.gold)))
+    return np.asarray(x), np.asarray(y), groups
+
+
+def fit_plain_logistic(x: np.ndarray, y: np.ndarray, steps: int = 4000, l2: float = 0.001) -> tuple[np.ndarray, float]:
+    """Raw-feature weights and bias of an unweighted logistic regression (unweighted, so it stays calibrated)."""
+    xs = np.c_[x, np.ones(len(x))]
+    w = np.zeros(xs.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-xs @ w))
+        w -= 0.1 * (xs.T @ (p - y) / len(y) + l2 * np.r_[w[:-1], 0.0])
+    return w[:-1], float(w[-1])
+
+
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 5) -> float:
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for low, high in pairwise(edges):
+        inside = (p >= low) & (p < high if high < 1 else p <= high)
+        if inside.any():
+            total += inside.mean() * abs(p[inside].mean() - y[inside].mean())
+    return total
+
+
+def calibrate_confidence(samples: ClauseIndex, corpora: ClauseIndex) -> list[str]:
+    """Fit the confidence model on dev + ObliQA and validate it (and the rerank weights) across the sets."""
+    sets = {"dev": confidence_rows(samples, DEV), "ObliQA": confidence_rows(corpora, OBLIQA)}
+    lines = ["## Answer confidence, fitted on dev + ObliQA, validated across sets", "",
+             "Target: the clause the answer opens with (top reranked) is gold; unanswerable questions count as "
+             "wrong. Features: the evidence bar's logit, the top clause's rerank margin over the second.", "",
+             "| fitted on | scored on | Brier | ECE (5 bins) | mean confidence | share right |", "|---|---|---|---|---|---|"]
+    for train, test in (("dev", "ObliQA"), ("ObliQA", "dev")):
+        w, b = fit_plain_logistic(sets[train][0], sets[train][1])
+        x, y = sets[test][0], sets[test][1]
+        p = 1 / (1 + np.exp(-(x @ w + b)))
+        lines.append(f"| {train} | {test} | {np.mean((p - y) ** 2):.3f} | {expected_calibration_error(p, y):.3f} "
+                     f"| {p.mean():.2f} | {y.mean():.2f} |")
+    x = np.vstack([sets["dev"][0], sets["ObliQA"][0]])
+    y = np.concatenate([sets["dev"][1], sets["ObliQA"][1]])
+    w, b = fit_plain_logistic(x, y)
+    lines += ["", f"Fitted on both: `confidence_weights` {_list(w)}, `confidence_bias` {b:.3f}.", "",
+              "Rerank weights across sets (gold first, among answerable questions with a gold clause in the "
+              "first `rerank_k` hits):", "",
+              "| fitted on | scored on | top-1 |", "|---|---|---|"]
+    for train, test in (("dev", "ObliQA"), ("ObliQA", "dev")):
+        weights = fit_listwise(sets[train][2])
+        lines.append(f"| {train} | {test} | "
+                     f"{np.mean([y[int(np.argmax(x @ weights))] for x, y in sets[test][2] if y.sum()]):.3f} |")
+    return lines
+
+
 def main() -> int:
-    if len(sys.argv) > 1:
-        index = ClauseIndex(load_settings(index_dir=Path(sys.argv[1])))
-        print("\n".join(calibrate(index)))
-        return 0
     with tempfile.TemporaryDirectory() as tmp:
-        index = ClauseIndex(load_settings(index_dir=Path(tmp) / "index", cache_dir=Path(tmp) / "cache"))
-        ingest([ROOT / "data" / "sample_policies"], index=index)
-        print("\n".join(calibrate(index)))
+        if len(sys.argv) > 1:
+            samples = ClauseIndex(load_settings(index_dir=Path(sys.argv[1])))
+        else:
+            samples = ClauseIndex(load_settings(index_dir=Path(tmp) / "samples", cache_dir=Path(tmp) / "cache"))
+            ingest([ROOT / "data" / "sample_policies"], index=samples)
+        lines = calibrate(samples)
+        if len(sys.argv) > 2:
+            corpora = ClauseIndex(load_settings(index_dir=Path(sys.argv[2])))
+        elif CORPORA.is_dir():
+            corpora = ClauseIndex(load_settings(index_dir=Path(tmp) / "corpora", cache_dir=Path(tmp) / "cache2"))
+            ingest([CORPORA / "en", CORPORA / "zh"], index=corpora)
+        else:
+            corpora = None
+        if corpora is not None:
+            lines += calibrate_confidence(samples, corpora)
+        print("\n".join(lines))
     return 0
 
 

@@ -153,8 +153,9 @@ def ask(page: Any, question: str) -> Any:
     box.fill(question)
     box.press("Enter")
     expect(answers).to_have_count(before + 1, timeout=SLOW_MS)
-    # An answer ends with its groundedness line; an abstention carries its badge.
-    expect(answers.last).to_contain_text(re.compile(r"Groundedness \d+%|Not addressed"), timeout=SLOW_MS)
+    # An answer carries its confidence and faithfulness line; an abstention carries its badge.
+    expect(answers.last).to_contain_text(re.compile(r"Quotes faithful \d+%|Not addressed|Not mentioned"),
+                                         timeout=SLOW_MS)
     settled(page)
     return answers.last
 

@@ -107,6 +107,9 @@ def test_officer_asks_reviews_downloads_and_admin_audits(server: AppServer, page
     answer = ask(page, QUESTION)
     expect(answer).to_contain_text("75%")
     expect(answer).to_contain_text("[1]")
+    # Whether the clause answers and whether the quote is faithful are two figures, never one badge.
+    expect(answer).to_contain_text(re.compile(r"Answer confidence \d+%"))
+    expect(answer).not_to_contain_text("Groundedness")
     shot(page, "02-ask-answer")
 
     citation = answer.get_by_test_id("stExpander").filter(has_text="[1] NCB-CRE-002 v3.0")
@@ -202,6 +205,11 @@ def test_an_officer_sees_nothing_of_the_risk_only_document(server: AppServer, pa
     shown = page.locator("#stMain").text_content()
     assert RESTRICTED not in shown and "Watchlist Guidance" not in shown, shown
     screenshot(page, ARTIFACTS / "08-probe-officer.png")
+
+    # A question about a product no policy names is declined saying so, not answered from an LTV clause.
+    declined = ask(page, "Maximum LTV for a yacht loan?")
+    expect(declined).to_contain_text("Not mentioned")
+    expect(declined).to_contain_text("do not mention “yacht”")
 
     # The same question does reach the document for a role allowed to read it: the probe is a real one.
     sign_out(page)

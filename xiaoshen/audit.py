@@ -197,12 +197,14 @@ def cited_documents(citations: list[Any]) -> tuple[list[str], list[str]]:
 
 
 def record_answer(log: AuditLog, user: str, answer: Any, action: Action = "ask") -> AuditEntry:
-    """Append one answered (or abstained) question: cited clauses, versions, backend, groundedness."""
+    """Append one answered (or abstained) question: cited clauses, versions, backend, groundedness and
+    confidence (kept in `details`, so entries written before it existed still verify)."""
     clause_ids, documents = cited_documents(answer.citations)
     return log.append(user=user, action=action, subject=answer.question, clause_ids=clause_ids,
                       documents=documents, backend=answer.backend, settings_hash=answer.settings_hash,
                       groundedness=answer.groundedness,
-                      details={"abstained": answer.abstained, "index_build": answer.index_build})
+                      details={"abstained": answer.abstained, "index_build": answer.index_build,
+                               "confidence": answer.confidence, "decline": answer.decline})
 
 
 def record_note(log: AuditLog, user: str, note: Any, action: Action = "review") -> AuditEntry:

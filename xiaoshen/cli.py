@@ -270,8 +270,13 @@ def _print_answer(result) -> None:  # type: ignore[no-untyped-def]
         for c in result.citations:
             out.print(f"[{c.n}] {c.label} — {c.title}", markup=False)
             out.print(f"    “{c.quote}”", markup=False)
-        out.print(f"[dim]groundedness {result.groundedness:.2f} · backend {result.backend} · "
-                  f"settings {result.settings_hash} · index {result.index_build}[/dim]")
+        # Two different questions: does the cited clause answer this, and are the quoted words in it.
+        out.print(f"confidence {result.confidence:.2f} (that the cited clauses answer the question) · "
+                  f"groundedness {result.groundedness:.2f} (that the quoted words are in them)")
+        if result.confidence < 0.5:
+            out.print("[yellow]Low confidence: the cited clauses may not answer this question; read them before "
+                      "relying on the answer.[/yellow]")
+        out.print(f"[dim]backend {result.backend} · settings {result.settings_hash} · index {result.index_build}[/dim]")
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/yellow] {warning}")
     out.print("[dim]Xiaoshen drafts; a person decides. Check each citation at its source.[/dim]")
@@ -301,9 +306,18 @@ def evaluate_command(
         return
     table = Table("metric", "value")
     for key, value in report.model_dump().items():
-        if key != "misses":
-            table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+        if key not in {"misses", "risk_coverage", "calibration"}:
+            table.add_row(key, "—" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value))
     out.print(table)
+    curve = Table("answer when confidence ≥", "coverage (answered / all)", "risk (wrong / answered)",
+                  title="Risk–coverage")
+    for row in report.risk_coverage:
+        curve.add_row(f"{row.threshold:.1f}", f"{row.coverage:.3f}", f"{row.risk:.3f}")
+    out.print(curve)
+    bins = Table("confidence", "answers", "mean confidence", "share citing a gold clause", title="Calibration")
+    for b in report.calibration:
+        bins.add_row(f"{b.low:.1f}–{b.high:.1f}", str(b.answers), f"{b.mean_confidence:.2f}", f"{b.accuracy:.2f}")
+    out.print(bins)
 
 
 @app.command()

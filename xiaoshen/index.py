@@ -144,6 +144,10 @@ class KeywordIndex:
     def known(self, token: str) -> bool:
         return token in self._document_frequency
 
+    def in_vocabulary(self, token: str) -> bool:
+        """Whether BM25 indexed the token, Chinese character bigrams included (`known` counts words only)."""
+        return token in self.model.vocab_dict
+
     @cached_property
     def acronyms(self) -> dict[str, tuple[str, ...]]:
         """Acronyms the policies define ("debt service coverage ratio (DSCR)") -> long-form tokens."""

@@ -65,6 +65,17 @@ class AnswerSettings(_Group):
                                      "cited clause scoring at least this share of the best sentence.")
     other_clause_ratio: float = Field(default=0.97, ge=0, le=1, description="Extractive: cite a further clause "
                                       "only for a sentence scoring at least this share of the best.")
+    # Complete answers (xiaoshen/answer/extractive.py _complete): a further clause answering a part of the
+    # question the first leaves open; chosen on dev + ObliQA (bench/calibrate.py), never on the holdout.
+    complete_clauses: int = Field(default=1, ge=0, description="Further clauses an answer may add for "
+                                  "parts of the question the first leaves open.")
+    complete_k: int = Field(default=5, ge=1, description="Only the top reranked hits may complete an answer.")
+    complete_gain: float = Field(default=0.2, ge=0, le=1, description="Least share of the question's words "
+                                 "(IDF-weighted) a completing sentence must add.")
+    complete_ratio: float = Field(default=0.6, ge=0, le=1, description="Least score, as a share of the best "
+                                  "sentence's, of a completing sentence.")
+    complete_margin: float = Field(default=1.0, ge=0, description="A clause whose rerank score is within this "
+                                   "of the first's may complete the answer.")
     # Sentence support, calibrated on gold snippets vs. their own and other clauses (bench/calibrate.py).
     support_lexical: float = Field(default=0.85, ge=0, le=1)
     support_semantic: float = Field(default=0.75, ge=-1, le=1)
@@ -79,6 +90,10 @@ class AnswerSettings(_Group):
     evidence_mean: list[float] = Field(default=[0.482, 0.644, 0.544, 0.176, 0.492, 0.504, 0.08, 0.878], min_length=8, max_length=8)
     evidence_std: list[float] = Field(default=[0.104, 0.255, 0.261, 0.241, 0.099, 0.245, 0.272, 0.305], min_length=8, max_length=8)
     evidence_threshold: float = Field(default=0.2, ge=0, le=1, description="Abstain below this probability.")
+    # Answer confidence (xiaoshen/answer/evidence.py answer_confidence): logistic over the evidence bar's
+    # logit and the top clause's rerank margin, fitted on dev + ObliQA by bench/calibrate.py.
+    confidence_weights: list[float] = Field(default=[0.304, 0.891], min_length=2, max_length=2)
+    confidence_bias: float = -1.602
 
 
 class LLMSettings(_Group):

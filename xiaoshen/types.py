@@ -100,6 +100,7 @@ class Hit(BaseModel):
     dense_similarity: float | None = Field(default=None, description="Cosine similarity to the query.")
     sparse_rank: int | None = Field(default=None, description="Rank in the BM25 list, if it appeared.")
     sparse_score: float | None = None
+    rerank_score: float | None = Field(default=None, description="The answer stage's rerank score, if reranked.")
 
     def to_json(self) -> dict[str, object]:
         """The documented JSON hit: rank, score, doc_id, title, source, section, heading, page, text (+ extras)."""
@@ -180,8 +181,16 @@ class Answer(BaseModel):
     answer: str = Field(description="Answer text with inline [n] markers.")
     sentences: list[AnswerSentence] = Field(default_factory=list)
     citations: list[Citation] = Field(default_factory=list)
-    groundedness: float = Field(description="Supported policy sentences / policy sentences.")
+    groundedness: float = Field(description="Supported policy sentences / policy sentences: the quoted words are "
+                                "in the cited clauses. Not whether those clauses answer the question.")
+    confidence: float = Field(default=0.0, description="Calibrated probability that the clause the answer opens "
+                              "with answers this question (0.8: right about 8 times in 10).")
     abstained: bool = False
+    decline: Literal["not_mentioned", "not_stated"] | None = Field(
+        default=None, description="Why it abstained: a key concept no clause mentions, or on-topic clauses that "
+        "do not state what was asked.")
+    missing_concepts: list[str] = Field(default_factory=list, description="The question's words no clause "
+                                        "in the index mentions.")
     see_also: list[Citation] = Field(default_factory=list, description="Nearest clauses when abstaining.")
     removed_markers: int = Field(default=0, description="Markers that pointed to no retrieved clause.")
     warnings: list[str] = Field(default_factory=list)

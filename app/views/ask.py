@@ -29,8 +29,9 @@ with st.sidebar:
 def show_answer(result: Answer) -> None:
     """The verified answer: sentences with markers, flags, then each citation openable."""
     if result.abstained:
+        badge = ":orange-badge[Not mentioned]" if result.decline == "not_mentioned" else ":orange-badge[Not addressed]"
         with st.container(border=True):
-            st.markdown(":orange-badge[Not addressed] " + shell.as_text(result.answer))
+            st.markdown(badge + " " + shell.as_text(result.answer))
             if result.see_also:
                 st.caption("Nearest clauses, which do not answer the question:")
                 for citation in result.see_also:
@@ -47,8 +48,15 @@ def show_answer(result: Answer) -> None:
         else:
             lines.append(f"{text} {marks}")
     st.markdown("\n\n".join(lines))
-    st.caption(f"Groundedness {result.groundedness:.0%} · backend {result.backend} · "
-               f"{len(result.citations)} clause(s) cited")
+    # Two separate figures: whether the cited clauses answer this question, and whether the quotes are
+    # faithful to them. A faithful quote of the wrong clause must not read as a correct answer.
+    st.markdown(f"**Answer confidence {result.confidence:.0%}** — how likely the cited clauses answer this "
+                f"question · **Quotes faithful {result.groundedness:.0%}** — the quoted words are in the cited "
+                "clauses")
+    if result.confidence < 0.5:
+        st.warning("Low confidence: the cited clauses may not answer this question. Read them before relying "
+                   "on the answer.")
+    st.caption(f"backend {result.backend} · {len(result.citations)} clause(s) cited")
     for warning in result.warnings:
         st.warning(warning)
     for citation in result.citations:

@@ -42,7 +42,7 @@ shown = filter_entries(entries, user=None if who == "any" else who, action=None 
 st.caption(f"{len(shown)} of {len(entries)} entries")
 st.dataframe([{"seq": e.seq, "time": e.time, "user": e.user, "action": e.action, "subject": e.subject,
                "documents": ", ".join(e.documents), "clauses": len(e.clause_ids), "backend": e.backend or "",
-               "groundedness": e.groundedness, "settings": e.settings_hash or "", "hash": e.hash[:12]}
+               "confidence": e.details.get("confidence"), "groundedness": e.groundedness, "settings": e.settings_hash or "", "hash": e.hash[:12]}
               for e in reversed(shown)], hide_index=True, width="stretch", key="audit_table")
 
 c1, c2 = st.columns(2)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 from xiaoshen.answer.backends import BACKENDS, TokenSink
+from xiaoshen.answer.concepts import missing_concepts
 from xiaoshen.answer.conflicts import find_conflicts
-from xiaoshen.answer.evidence import answer_probability, evidence_features
+from xiaoshen.answer.evidence import answer_confidence, answer_probability, evidence_features, focus_phrase
 from xiaoshen.answer.rerank import rerank
 from xiaoshen.answer.sentences import split_sentences
 from xiaoshen.answer.verify import verify
@@ -21,6 +23,14 @@ from xiaoshen.types import Answer, AnswerSentence, Citation, Hit, Language
 NOT_ADDRESSED = {
     "en": "The policies in the index do not address this question.",
     "zh": "现有制度未涉及该问题。",
+}
+NOT_MENTIONED = {
+    "en": "The policies in the index do not mention {concepts}.",
+    "zh": "现有制度未提及{concepts}。",
+}
+NOT_STATED = {
+    "en": " The nearest clauses cover {topic} but do not state {asked}.",
+    "zh": "最相近的条款涉及{topic}，但未规定{asked}。",
 }
 # Text in a policy that tries to steer the assistant is quoted, never obeyed, and flagged.
 _INSTRUCTION = re.compile(
@@ -60,7 +70,12 @@ def answer(
                 "it is quoted as policy text and not followed." for n, h in enumerate(context, start=1)
                 if _INSTRUCTION.search(h.clause.text)]
 
-    probability = answer_probability(evidence_features(question, ranked, index.keyword_index()), settings.answer)
+    keyword = index.keyword_index()
+    probability = answer_probability(evidence_features(question, ranked, keyword), settings.answer)
+    base["confidence"] = round(answer_confidence(probability, ranked, settings.answer), 3)
+    missing = missing_concepts(question, keyword)
+    if missing:
+        return _abstain(base, context, warnings, started, missing=missing)
     if not context or probability < settings.answer.evidence_threshold:
         return _abstain(base, context, warnings, started)
 
@@ -72,7 +87,7 @@ def answer(
         return _abstain(base, context, [*warnings, "The backend returned no usable sentence."], started)
 
     quotes = {**checked.quotes, **(draft.quotes or {})}
-    conflicts = find_conflicts(question, context, index.keyword_index())
+    conflicts = find_conflicts(question, context, keyword)
     notes = [AnswerSentence(text=c.note(context, language), citations=[n for n, _, _ in c.statements],
                             supported=True, reasoning=True) for c in conflicts]
     for conflict in conflicts:
@@ -96,12 +111,29 @@ def answer(
                   latency_ms=round((time.perf_counter() - started) * 1000, 1))
 
 
-def _abstain(base: dict[str, object], context: list[Hit], warnings: list[str], started: float) -> Answer:
-    language = base["language"]
+def _abstain(base: dict[str, Any], context: list[Hit], warnings: list[str], started: float,
+             missing: list[str] | None = None) -> Answer:
+    """Decline, saying why: a key concept no clause mentions, or nearest clauses that do not state it."""
+    language: Language = base["language"]
     see_also = [Citation.for_clause(n, h.clause, _first_sentence(h)) for n, h in enumerate(context[:3], start=1)]
-    return Answer(**base, answer=NOT_ADDRESSED[language], abstained=True, groundedness=1.0,  # type: ignore[arg-type,index]
-                  see_also=see_also, warnings=warnings,
+    if missing:
+        quoted = ("、" if language == "zh" else ", ").join(f"“{w}”" for w in missing)
+        text, decline = NOT_MENTIONED[language].format(concepts=quoted), "not_mentioned"
+    else:
+        text, decline = NOT_ADDRESSED[language], "not_stated"
+        if context:
+            asked = focus_phrase(base["question"]) or ("所问事项" if language == "zh" else "what was asked")
+            text += NOT_STATED[language].format(topic=_topic(context[0], language), asked=asked)
+    return Answer(**base, answer=text, abstained=True, decline=decline, missing_concepts=missing or [],
+                  groundedness=1.0, see_also=see_also, warnings=warnings,
                   latency_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def _topic(hit: Hit, language: Language) -> str:
+    """What the nearest clause is about, in its policy's words: its heading, else its document's title."""
+    heading = re.split(r"\s*[>›/]\s*", hit.clause.heading)[-1] if hit.clause.heading else ""
+    heading = re.sub(r"^[\d.()（）第一二三四五六七八九十百章节条\s]+", "", heading).strip() or hit.clause.title
+    return f"{heading}（{hit.clause.label}）" if language == "zh" else f"{heading} ({hit.clause.label})"
 
 
 def _first_sentence(hit: Hit) -> str:

@@ -32,6 +32,30 @@ _EN_FOCUS = re.compile(
 _ZH_FOCUS = re.compile(r"([\u4e00-\u9fff]{2,6})(?:是多少|是什么|为多少|有多少|多少|几)|(?:多少|几)([\u4e00-\u9fff]{2,6})")
 
 
+_ZH_ASK = re.compile(r"(?:是|为|有)?(?:多少|几|什么)")
+_ZH_BREAK = re.compile(r"[，。；：？！、,.;:?!的对]")
+
+
+def focus_phrase(question: str) -> str | None:
+    """The words naming what the question asks for, as it writes them ("early-repayment fee", "贴息比例")."""
+    match = _EN_FOCUS.search(question)
+    if match:
+        return match.group(1)
+    asked = _ZH_ASK.search(question)
+    if asked is None:
+        return None
+    # The jieba words after the question word ("支付多少违约金"), else the last two before it within its
+    # clause ("……的不良贷款容忍度是多少" -> 不良贷款容忍度): a fixed-width window would cut a word in half.
+    from xiaoshen.text import _jieba
+
+    after = [w for w in _jieba().cut(_ZH_BREAK.split(question[asked.end():])[0]) if w.strip()]
+    if after and len("".join(after[:2])) >= 2:  # 需要支付多少违约金 -> 违约金
+        return "".join(after[:2])
+    before = [w for w in _jieba().cut(_ZH_BREAK.split(question[: asked.start()])[-1]) if w.strip()]
+    phrase = "".join(before[-2:])
+    return phrase if len(phrase) >= 2 else None
+
+
 def focus_tokens(question: str) -> set[str]:
     """The content words naming what the question asks for (empty when no such phrase is found)."""
     found: set[str] = set()
@@ -61,6 +85,17 @@ def evidence_features(question: str, ranked: Reranked, keyword: KeywordIndex) ->
     focus = {t: keyword.idf(t) for t in focus_tokens(question)}
     focus_cov = coverage(focus, in_top3) if focus else 1.0
     return [dense, cov3, cov1, unknown, sentence_cos, sentence_cov, number_missing, focus_cov]
+
+
+def answer_confidence(probability: float, ranked: Reranked, settings: AnswerSettings) -> float:
+    """Calibrated probability that the top reranked clause answers the question: the evidence bar's
+    judgement that some clause does, and how clearly the top one stands out from the next (fitted on dev
+    and ObliQA by bench/calibrate.py, never on the holdout)."""
+    p = min(max(probability, 1e-6), 1 - 1e-6)
+    margin = ranked.scores[0] - ranked.scores[1] if len(ranked.scores) > 1 else 0.0
+    w_logit, w_margin = settings.confidence_weights
+    z = settings.confidence_bias + w_logit * math.log(p / (1 - p)) + w_margin * margin
+    return 1 / (1 + math.exp(-z))
 
 
 def answer_probability(features: list[float], settings: AnswerSettings) -> float:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xiaoshen.answer.backends import Draft, TokenSink, register
-from xiaoshen.answer.rerank import coverage
+from xiaoshen.answer.rerank import coverage, question_tokens
 from xiaoshen.answer.sentences import QuotableUnit, quotable_units
 from xiaoshen.index import ClauseIndex
 from xiaoshen.settings import Settings
@@ -62,8 +62,8 @@ class ExtractiveBackend:
         ]
         if not candidates:
             return Draft("", declined=True)
-        self._score(question, candidates, language)
-        chosen = self._choose(candidates)
+        weights = self._score(question, candidates, language)
+        chosen = self._complete(weights, self._choose(candidates), candidates, context)
         chosen.sort(key=lambda c: (c.marker, c.position))
         parts, previous = [], None
         for c in chosen:
@@ -79,7 +79,8 @@ class ExtractiveBackend:
             quotes.setdefault(c.marker, c.text)
         return Draft(text, quotes=quotes)
 
-    def _score(self, question: str, candidates: list[_Candidate], language: Language) -> None:
+    def _score(self, question: str, candidates: list[_Candidate], language: Language) -> dict[str, float]:
+        """Score every candidate; returns the question's IDF weights."""
         cosines = self.index.query_cosines(question, [c.full_text for c in candidates])
         keyword = self.index.keyword_index()
         weights = {t: keyword.idf(t) for t in keyword_tokens(question, bigrams=False)}
@@ -89,6 +90,7 @@ class ExtractiveBackend:
             if detect_language(candidate.full_text) != language:
                 score *= 0.75
             candidate.score = score
+        return {t: w for t, w in weights.items() if t in question_tokens(question)}
 
     def _choose(self, candidates: list[_Candidate]) -> list[_Candidate]:
         ranked = sorted(candidates, key=lambda c: (-c.score, c.marker, c.position))
@@ -108,12 +110,59 @@ class ExtractiveBackend:
                 continue
             if sum(c.marker == candidate.marker for c in chosen) >= 2:
                 continue
-            words = set(candidate.text.split())
-            if any(len(words & set(c.text.split())) / max(1, len(words | set(c.text.split()))) > 0.6
-                   for c in chosen):
+            if any(_overlap(candidate.text, c.text) > 0.6 for c in chosen):
                 continue
             chosen.append(candidate)
         return chosen
+
+
+    def _complete(self, weights: dict[str, float], chosen: list[_Candidate], candidates: list[_Candidate],
+                  context: list[Hit]) -> list[_Candidate]:
+        """Add a sentence from a further clause that answers a part of the question the chosen ones leave
+        open, or whose clause the rerank scores nearly as high as the first.
+
+        A question about a rule and its exception ("the maximum LTV ..., and who can approve an exception?")
+        is answered by two clauses, and the top one alone leaves the reader to infer the other. Greedily,
+        among the top `complete_k` clauses not yet cited, a clause's best sentence is added when it covers
+        at least `complete_gain` of the question's still-uncovered words (IDF-weighted), or when the clause's
+        rerank score is within `complete_margin` of the first's; its own sentence score must be at least
+        `complete_ratio` of the best, and it must not repeat a chosen sentence.
+        """
+        conf = self.settings.answer
+        keyword = self.index.keyword_index()
+        total = sum(weights.values()) or 1.0
+
+        def words_of(c: _Candidate) -> set[str]:
+            return keyword.words(f"{c.full_text} {context[c.marker - 1].clause.heading}")
+
+        covered: set[str] = set().union(*(words_of(c) for c in chosen))
+        best = max(c.score for c in chosen)
+        top = context[0].rerank_score
+        for _ in range(conf.complete_clauses):
+            open_words = {t: w for t, w in weights.items() if t not in covered}
+            cited = {c.marker for c in chosen}
+            options = []
+            for c in candidates:
+                if c.marker in cited or c.marker > conf.complete_k or c.score < conf.complete_ratio * best:
+                    continue
+                if any(_overlap(c.text, d.text) > 0.6 for d in chosen):
+                    continue
+                gain = sum(open_words.get(t, 0.0) for t in words_of(c)) / total
+                score = context[c.marker - 1].rerank_score
+                close = top is not None and score is not None and top - score <= conf.complete_margin
+                if gain >= conf.complete_gain or close:
+                    options.append((gain, c.score, c))
+            if not options:
+                break
+            _, _, pick = max(options, key=lambda o: (o[0], o[1]))
+            chosen.append(pick)
+            covered |= words_of(pick)
+        return chosen
+
+
+def _overlap(a: str, b: str) -> float:
+    words_a, words_b = set(a.split()), set(b.split())
+    return len(words_a & words_b) / max(1, len(words_a | words_b))
 
 
 @register("extractive")

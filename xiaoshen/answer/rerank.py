@@ -39,6 +39,7 @@ class Reranked:
     hits: list[Hit]  # re-ordered, ranks renumbered from 1 (marker n = hits[n-1])
     sentences: list[list[str]]  # per hit, its sentences
     cosines: list[list[float]]  # per hit, each sentence's cosine to the question
+    scores: list[float]  # the fitted score of each reordered hit (the first rerank_k only)
 
 
 def question_tokens(question: str) -> set[str]:
@@ -104,7 +105,9 @@ def reorder(hits: list[Hit], sentences: list[list[str]], cosines: list[list[floa
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     ranked = [hits[i] for i in order] + hits[len(scores):]
     return Reranked(
-        hits=[h.model_copy(update={"rank": n}) for n, h in enumerate(ranked, start=1)],
+        hits=[h.model_copy(update={"rank": n, "rerank_score": scores[order[n - 1]] if n <= len(order) else None})
+              for n, h in enumerate(ranked, start=1)],
         sentences=[sentences[i] for i in order],
         cosines=[cosines[i] for i in order],
+        scores=[scores[i] for i in order],
     )
