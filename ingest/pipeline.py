@@ -3,11 +3,16 @@
 A file whose bytes are unchanged costs no embedding work; a changed file replaces all of its clauses;
 `prune` removes documents whose files are gone. A file that fails never stops the others: it is
 reported with a one-line reason and the index keeps what it had for that file.
+
+An ingest holds the index's writer lock from start to end (a second one waits, saying so on stderr) and
+begins by verifying the store: what an interrupted ingest left is repaired, and a file whose committed
+clauses are incomplete is ingested again rather than reported unchanged.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,7 +22,7 @@ from pathlib import Path
 from ingest.clauses import split_clauses
 from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, content_digest, read_document
 from xiaoshen.errors import DocumentError, XiaoshenError
-from xiaoshen.index import ClauseIndex
+from xiaoshen.index import ClauseIndex, StoreState
 
 # Exit codes of `xiaoshen ingest` (documented in the README).
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_NOTHING_INGESTED = 0, 1, 2, 3
@@ -37,6 +42,7 @@ class FileOutcome:
 class IngestReport:
     outcomes: list[FileOutcome] = field(default_factory=list)
     embedded_clauses: int = 0
+    notices: list[str] = field(default_factory=list)  # waiting for the lock, repairs made
 
     @property
     def failed(self) -> list[FileOutcome]:
@@ -74,34 +80,48 @@ def ingest(
     index: ClauseIndex,
     prune: bool = False,
     progress: Callable[[str], None] | None = None,
+    notice: Callable[[str], None] | None = None,
+    lock_timeout: float | None = None,
 ) -> IngestReport:
-    """Bring the index in line with the given files; see the module docstring for the rules."""
+    """Bring the index in line with the given files; see the module docstring for the rules. `notice`
+    hears about waits and repairs (default: stderr); `lock_timeout` bounds the wait for another writer."""
     paths = list(paths)  # walked twice: to discover files and to bound --prune
     files = discover(paths)
     report = IngestReport()
-    stored = index.source_hashes()
-    # (doc id, version) -> source, read once: a second file claiming the same version is refused.
-    owners = {(d.doc_id, d.version): d.source for d in index.documents()}
-    for path in files:
-        if progress:
-            progress(path.name)
-        outcome = _ingest_file(path, index, stored, owners, report)
-        if outcome.status in {"added", "updated"}:
-            owners[(outcome.doc_id, outcome.version)] = outcome.source
-        report.outcomes.append(outcome)
-    if prune:
-        present = {str(p) for p in files}
-        roots = [str(Path(p).resolve()) for p in paths]
-        for source in sorted(set(stored) - present):
-            # Prune only inside the folders being ingested, never another corpus in the same index.
-            if any(source == r or source.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
-                removed = index.delete_source(source)
-                report.outcomes.append(FileOutcome(source, "removed", clauses=removed))
-    refresh_statuses(index)
+
+    def tell(message: str) -> None:
+        report.notices.append(message)
+        if notice is not None:
+            notice(message)
+        else:
+            print(f"xiaoshen ingest: {message}", file=sys.stderr, flush=True)
+
+    with index.writer(timeout=lock_timeout, notice=tell):
+        state = index.verify()
+        for line in state.repaired:
+            tell(f"repaired: {line}")
+        # (doc id, version) -> source: a second file claiming the same version is refused.
+        owners = dict(state.owners)
+        for path in files:
+            if progress:
+                progress(path.name)
+            outcome = _ingest_file(path, index, state, owners, report)
+            if outcome.status in {"added", "updated"}:
+                owners[(outcome.doc_id, outcome.version)] = outcome.source
+            report.outcomes.append(outcome)
+        if prune:
+            present = {str(p) for p in files}
+            roots = [str(Path(p).resolve()) for p in paths]
+            for source in sorted(state.sources - present):
+                # Prune only inside the folders being ingested, never another corpus in the same index.
+                if any(source == r or source.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
+                    removed = index.delete_source(source)
+                    report.outcomes.append(FileOutcome(source, "removed", clauses=removed))
+        refresh_statuses(index)
     return report
 
 
-def _ingest_file(path: Path, index: ClauseIndex, stored: dict[str, set[str]],
+def _ingest_file(path: Path, index: ClauseIndex, state: StoreState,
                  owners: dict[tuple[str, str], str], report: IngestReport) -> FileOutcome:
     source = str(path)
     try:
@@ -111,7 +131,7 @@ def _ingest_file(path: Path, index: ClauseIndex, stored: dict[str, set[str]],
             raise DocumentError(source, f"unsupported file type '{path.suffix or '(none)'}'",
                                 "supported: " + ", ".join(sorted(SUPPORTED_SUFFIXES)))
         digest = content_digest(path)
-        if stored.get(source) == {digest}:
+        if state.current.get(source) == digest:
             return FileOutcome(source, "unchanged")
         document = read_document(path)
         owner = owners.get((document.doc_id, document.version))
@@ -124,7 +144,7 @@ def _ingest_file(path: Path, index: ClauseIndex, stored: dict[str, set[str]],
         embeddings = index.embed_clauses(clauses)
         index.replace_source(source, clauses, embeddings)
         report.embedded_clauses += len(clauses)
-        status = "updated" if source in stored else "added"
+        status = "updated" if source in state.sources else "added"
         return FileOutcome(source, status, document.doc_id, document.version, len(clauses))
     except DocumentError as exc:
         return FileOutcome(source, "failed", reason=exc.reason + (f" ({exc.hint})" if exc.hint else ""))

@@ -1,24 +1,47 @@
 """The clause index: Chroma (embedded or server) through LlamaIndex's vector store, and a BM25 keyword
 index derived from the same records.
 
-Chroma is the single source of truth. The keyword index is rebuilt from Chroma's stored texts whenever
-the collection's build id changes (every write bumps it), so the two cannot drift apart; it is cached
-on disk per build id so opening an unchanged index is fast.
+Chroma is the single source of truth. Beside the clause collection, a small `<collection>__documents`
+collection holds one commit record (a manifest) per source file: its content hash, the write id of the
+clauses that make up its committed version, their count and digest, plus the document's statistics
+(document frequencies, clause count, defined acronyms) and the corpus totals they sum to. They live in
+Chroma, not in files beside the index, because in server mode there is no local index directory and
+every client must see the same commits.
+
+A write is atomic per document. The new clauses go in under record ids of their own (`<clause id>@<write
+id>`), so they never overwrite the committed version; the manifest naming the new write id is written
+after them and is the commit; the old version's records are deleted after it. Readers and the keyword
+index admit only clauses whose write id a manifest commits, so they see the old version or the new one,
+never both and never half of one. Records no manifest speaks for (written straight into the collection, or
+by a version before commit records) are adopted when all of a source's records agree on one version.
+
+Every write marks the collection `writing` until the writer's session ends, and runs under an
+inter-process writer lock (`flock`, as the audit log does). An open that finds the mark and can take the
+lock at once knows the writer died: it drops uncommitted and superseded records, clears interrupted
+commits and bumps the build id. Readers never wait for the lock. The keyword index is cached on disk per
+build id together with the per-document (write id, count, digest) it was built from, and is rebuilt when
+those differ from the manifests; it is not cached while a write is in progress.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import math
+import os
 import pickle
 import threading
+import time
 import uuid
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -31,10 +54,15 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from xiaoshen.embeddings import build_embedding
 from xiaoshen.errors import IndexStoreError
 from xiaoshen.settings import Settings
-from xiaoshen.text import defined_acronyms, keyword_tokens, with_acronyms
+from xiaoshen.text import acronym_definitions, keyword_token_pair, keyword_tokens, with_acronyms
 from xiaoshen.types import Clause, DocumentSummary
 
 _GET_PAGE = 5000  # Chroma caps how many records one get() may return
+_WRITE_BATCH = 5000  # clauses per upsert call
+KEYWORD_FORMAT = 2  # layout of the pickled KeywordIndex; older caches are rebuilt
+DEFAULT_LOCK_TIMEOUT = 3600.0  # seconds a second writer waits before giving up
+LEGACY_WRITE = "legacy"  # the write id of records stored before write ids existed
+_TOTALS_ID = "totals"
 
 
 def _chroma_client(settings: Settings):  # type: ignore[no-untyped-def]
@@ -84,11 +112,23 @@ def clause_metadata(clause: Clause) -> dict[str, Any]:
     return meta
 
 
+def record_id(clause_id: str, write_id: str) -> str:
+    """The Chroma id of a clause as one write stored it: a new version never overwrites the committed one."""
+    return f"{clause_id}@{write_id}"
+
+
+def write_of(meta: dict[str, Any]) -> str:
+    return str(meta.get("write_id") or LEGACY_WRITE)
+
+
 def clause_from_record(clause_id: str, text: str, meta: dict[str, Any]) -> Clause:
-    """Rebuild a Clause from what Chroma stored."""
+    """Rebuild a Clause from what Chroma stored (`clause_id` is the record id)."""
     effective = meta.get("effective_date") or None
+    logical = meta.get("clause_id")
+    if not logical or clause_id != record_id(str(logical), write_of(meta)):
+        logical = clause_id  # records written straight into the collection keep their own id
     return Clause(
-        clause_id=clause_id,
+        clause_id=str(logical),
         doc_id=meta["doc_id"],
         title=meta.get("title", ""),
         version=str(meta.get("version", "1")),
@@ -121,37 +161,171 @@ def searchable_text(clause: Clause) -> str:
 
 
 @dataclass
+class CorpusStats:
+    """Clause count, document frequencies and acronym definitions of a set of clauses. They add and
+    subtract exactly, so corpus totals follow each write without rescanning the corpus."""
+
+    clauses: int = 0
+    df: dict[str, int] = field(default_factory=dict)
+    # acronym token -> {long-form tokens joined by spaces: clauses defining it so}
+    acronyms: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, clauses: Iterable[Clause]) -> CorpusStats:
+        stats = cls()
+        for clause in clauses:
+            stats.count(clause, keyword_tokens(searchable_text(clause), bigrams=False))
+        return stats
+
+    def count(self, clause: Clause, tokens: list[str]) -> None:
+        """Add one clause, given its keyword tokens without bigrams."""
+        self.clauses += 1
+        for token in set(tokens):
+            self.df[token] = self.df.get(token, 0) + 1
+        for short, long_tokens in set(acronym_definitions(clause.text)):
+            longs = self.acronyms.setdefault(short, {})
+            key = " ".join(long_tokens)
+            longs[key] = longs.get(key, 0) + 1
+
+    def add(self, other: CorpusStats, sign: int = 1) -> None:
+        """Add (or with sign=-1 subtract) another set's statistics; entries that reach zero are dropped."""
+        self.clauses += sign * other.clauses
+        for token, n in other.df.items():
+            value = self.df.get(token, 0) + sign * n
+            if value:
+                self.df[token] = value
+            else:
+                self.df.pop(token, None)
+        for short, longs in other.acronyms.items():
+            mine = self.acronyms.setdefault(short, {})
+            for key, n in longs.items():
+                value = mine.get(key, 0) + sign * n
+                if value:
+                    mine[key] = value
+                else:
+                    mine.pop(key, None)
+            if not mine:
+                del self.acronyms[short]
+
+    def resolved_acronyms(self) -> dict[str, tuple[str, ...]]:
+        """Acronym -> long-form tokens: the long form most clauses give, the smallest on a tie, so the
+        choice does not depend on the order documents arrived in."""
+        return {short: tuple(min(longs.items(), key=lambda kv: (-kv[1], kv[0]))[0].split(" "))
+                for short, longs in sorted(self.acronyms.items()) if longs}
+
+    def to_json(self) -> str:
+        return json.dumps({"clauses": self.clauses, "df": self.df, "acronyms": self.acronyms},
+                          ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> CorpusStats:
+        data = json.loads(text)
+        return cls(int(data["clauses"]), dict(data["df"]), {k: dict(v) for k, v in data["acronyms"].items()})
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A source's commit record: the write whose clauses are its committed version (empty: none yet),
+    and a write in progress (`pending`), if any."""
+
+    source: str
+    content_hash: str = ""
+    write_id: str = ""
+    clauses: int = 0
+    digest: str = ""
+    pending: str = ""
+    doc_id: str = ""
+    version: str = ""
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()[:32]
+
+    def metadata(self) -> dict[str, Any]:
+        return {"kind": "document", "source": self.source, "content_hash": self.content_hash,
+                "write_id": self.write_id, "clauses": self.clauses, "digest": self.digest,
+                "pending": self.pending, "doc_id": self.doc_id, "version": self.version}
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any]) -> Manifest:
+        return cls(source=str(meta["source"]), content_hash=str(meta.get("content_hash", "")),
+                   write_id=str(meta.get("write_id", "")), clauses=int(meta.get("clauses", 0)),
+                   digest=str(meta.get("digest", "")), pending=str(meta.get("pending", "")),
+                   doc_id=str(meta.get("doc_id", "")), version=str(meta.get("version", "")))
+
+    def view(self) -> tuple[str, int, str]:
+        return self.write_id, self.clauses, self.digest
+
+
+def ids_digest(ids: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(ids)).encode("utf-8")).hexdigest()[:16]
+
+
+def commits_fingerprint(manifests: Iterable[Manifest]) -> str:
+    """Order-free fingerprint of the committed writes (XOR of one hash each), updated per write."""
+    value = 0
+    for manifest in manifests:
+        if manifest.write_id:
+            value ^= _commit_hash(manifest)
+    return f"{value:016x}"
+
+
+def _commit_hash(manifest: Manifest) -> int:
+    return int(hashlib.sha256(f"{manifest.source}\x1f{manifest.write_id}".encode()).hexdigest()[:16], 16)
+
+
+@dataclass
+class StoreState:
+    """What a writer knows after `ClauseIndex.verify()`: per source the content hash of its committed,
+    complete version, every source the store holds anything for, and who owns each (doc id, version)."""
+
+    current: dict[str, str] = field(default_factory=dict)
+    sources: set[str] = field(default_factory=set)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    repaired: list[str] = field(default_factory=list)
+
+
+@dataclass
 class KeywordIndex:
-    """BM25 over every clause in the collection (jieba for Chinese, Snowball stems for English)."""
+    """BM25 over every committed clause (jieba for Chinese, Snowball stems for English), with the corpus
+    statistics maintained at ingest."""
 
     build_id: str
     clauses: list[Clause]
     metadatas: list[dict[str, Any]]
     model: Any  # bm25s.BM25
+    record_ids: list[str] = field(default_factory=list)  # the Chroma id of each clause
+    stats: CorpusStats | None = None
+    # source -> (write id, clauses, digest) of the manifests this index was built against
+    manifests: dict[str, tuple[str, int, str]] = field(default_factory=dict)
+    format: int = KEYWORD_FORMAT
+    acronyms: dict[str, tuple[str, ...]] = field(init=False)
 
-    @cached_property
+    def __post_init__(self) -> None:
+        if self.stats is None:
+            self.stats = CorpusStats.of(self.clauses)
+        if not self.record_ids:
+            self.record_ids = [c.clause_id for c in self.clauses]
+        # Acronyms the policies define ("debt service coverage ratio (DSCR)") -> long-form tokens.
+        self.acronyms = self.stats.resolved_acronyms()
+
+    @property
     def _document_frequency(self) -> dict[str, int]:
-        counts: dict[str, int] = defaultdict(int)
-        for clause in self.clauses:
-            for token in set(keyword_tokens(searchable_text(clause), bigrams=False)):
-                counts[token] += 1
-        return dict(counts)
+        assert self.stats is not None
+        return self.stats.df
 
     def idf(self, token: str) -> float:
         """Inverse document frequency over clauses; a word the corpus never uses weighs the most."""
-        return math.log((len(self.clauses) + 1) / (self._document_frequency.get(token, 0) + 0.5))
+        assert self.stats is not None
+        return math.log((self.stats.clauses + 1) / (self.stats.df.get(token, 0) + 0.5))
 
     def known(self, token: str) -> bool:
-        return token in self._document_frequency
+        assert self.stats is not None
+        return token in self.stats.df
 
     def in_vocabulary(self, token: str) -> bool:
-        """Whether BM25 indexed the token, Chinese character bigrams included (`known` counts words only)."""
-        return token in self.model.vocab_dict
-
-    @cached_property
-    def acronyms(self) -> dict[str, tuple[str, ...]]:
-        """Acronyms the policies define ("debt service coverage ratio (DSCR)") -> long-form tokens."""
-        return defined_acronyms(c.text for c in self.clauses)
+        """Whether BM25 knows the token, Chinese character bigrams included (`known` counts words only)."""
+        return bool(self.clauses) and token in self.model.vocab_dict
 
     def words(self, text: str) -> set[str]:
         """Keyword tokens of `text` (no bigrams) with the defined acronyms of the words it has."""
@@ -161,33 +335,116 @@ class KeywordIndex:
     def by_id(self) -> dict[str, Clause]:
         return {c.clause_id: c for c in self.clauses}
 
+    @cached_property
+    def by_record(self) -> dict[str, Clause]:
+        return dict(zip(self.record_ids, self.clauses, strict=True))
+
+    @cached_property
+    def record_of(self) -> dict[str, str]:
+        """Clause id -> the Chroma id holding it."""
+        return {c.clause_id: r for r, c in zip(self.record_ids, self.clauses, strict=True)}
+
     @classmethod
-    def build(cls, build_id: str, records: list[tuple[str, str, dict[str, Any]]]) -> KeywordIndex:
+    def build(cls, build_id: str, records: list[tuple[str, str, dict[str, Any]]], *,
+              stats: CorpusStats | None = None, derive: set[str] | None = None,
+              manifests: dict[str, tuple[str, int, str]] | None = None) -> KeywordIndex:
+        """BM25 over `records`. `stats` are the maintained statistics of the records whose source is not
+        in `derive`; the others' are counted here, in the same tokenisation pass (all when `stats` is
+        None)."""
         import bm25s
 
         clauses = [clause_from_record(i, t, m) for i, t, m in records]
-        corpus = [keyword_tokens(searchable_text(c)) or ["\u2205"] for c in clauses]
+        total = CorpusStats() if stats is None else CorpusStats(stats.clauses, dict(stats.df),
+                                                                 {k: dict(v) for k, v in stats.acronyms.items()})
+        corpus: list[list[str]] = []
+        for clause in clauses:
+            tokens, plain = keyword_token_pair(searchable_text(clause))
+            corpus.append(tokens or ["\u2205"])
+            if stats is None or (derive and clause.source in derive):
+                total.count(clause, plain)
         model = bm25s.BM25()
         if corpus:
             model.index(corpus, show_progress=False)
-        return cls(build_id, clauses, [m for _, _, m in records], model)
+        return cls(build_id, clauses, [m for _, _, m in records], model, [i for i, _, _ in records], total,
+                   dict(manifests or {}))
 
     def search(self, query: str, k: int, keep: Callable[[dict[str, Any]], bool]) -> list[tuple[Clause, float]]:
         tokens = keyword_tokens(query)
         # A question may use the acronym where the clause spells it out, or the other way round.
         tokens += sorted(with_acronyms(set(tokens), self.acronyms) - set(tokens))
         tokens = [t for t in tokens if t in self.model.vocab_dict] if self.clauses else []
-        if not tokens:
+        if not tokens or k <= 0:
             return []
         scores = np.asarray(self.model.get_scores(tokens), dtype=np.float64)
-        order = np.argsort(-scores)
+        positive = np.flatnonzero(scores > 0)
         hits: list[tuple[Clause, float]] = []
-        for i in order:
-            if scores[i] <= 0 or len(hits) >= k:
-                break
-            if keep(self.metadatas[i]):
-                hits.append((self.clauses[i], float(scores[i])))
+        seen, width = 0, max(4 * k, 64)
+        # Rank only the best few (the filter may reject some: widen and go on where the last round ended).
+        while seen < len(positive) and len(hits) < k:
+            ranked = _best(scores, positive, width)
+            for i in ranked[seen:]:
+                if len(hits) >= k:
+                    break
+                if keep(self.metadatas[i]):
+                    hits.append((self.clauses[i], float(scores[i])))
+            seen, width = len(ranked), width * 4
         return hits
+
+
+def _best(scores: np.ndarray, candidates: np.ndarray, width: int) -> np.ndarray:
+    """At least the `width` best candidates (all ties at the cut included), by score, then by index, so
+    they are a prefix of the full ranking whatever the width."""
+    if width < len(candidates):
+        cut = scores[candidates[np.argpartition(-scores[candidates], width - 1)[width - 1]]]
+        candidates = candidates[scores[candidates] >= cut]
+    return candidates[np.lexsort((candidates, -scores[candidates]))]
+
+
+class _WriterLock:
+    """An exclusive `flock` on a file beside the index, shared by every process that writes it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: IO[str] | None = None
+
+    def acquire(self, timeout: float, notice: Callable[[str], None] | None = None) -> bool:
+        """Take the lock, waiting up to `timeout` seconds (0: only if free); False if it stayed busy."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+", encoding="utf-8")
+        deadline, told = time.monotonic() + timeout, False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    handle.close()
+                    return False
+                if notice and not told:
+                    notice(f"waiting for another writer ({self.holder()}) to finish with this index; "
+                           f"giving up in {timeout:g} s")
+                    told = True
+                time.sleep(min(0.1, left))
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.truncate(0)
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text(encoding="utf-8").strip() or "pid unknown"
+        except OSError:
+            return "pid unknown"
 
 
 class ClauseIndex:
@@ -205,6 +462,13 @@ class ClauseIndex:
                 configuration={"hnsw": {"space": "cosine"}},
                 metadata={"embed_model": settings.embedding.model, "build_id": "empty"},
             )
+            # One small record per document; the vector is a placeholder Chroma insists on. A low sync
+            # threshold keeps Chroma's log for it short: by default every commit since the last of 1000
+            # syncs is replayed by the first read of each process (a second at 90 commits).
+            self._documents = self._client.get_or_create_collection(
+                f"{settings.collection}__documents", embedding_function=None,
+                configuration={"hnsw": {"space": "l2", "sync_threshold": 10, "batch_size": 10}},
+                metadata={"holds": "xiaoshen document commits"})
         except Exception as exc:
             raise IndexStoreError(f"Cannot open the Chroma collection {settings.collection!r}: {exc}") from exc
         stored_model = (self.collection.metadata or {}).get("embed_model")
@@ -220,6 +484,13 @@ class ClauseIndex:
         self._vector_lock = threading.Lock()
         self._query_vectors: OrderedDict[str, list[float]] = OrderedDict()
         self._text_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        # In server mode there is no local index directory; the lock then only orders this machine's writers.
+        lock_dir = settings.keyword_cache_dir if settings.chroma_url else settings.index_dir
+        self._lock = _WriterLock(lock_dir / f"{settings.collection}.writer.lock")
+        self._writer_mutex = threading.RLock()
+        self._writer_depth = 0
+        self._session: dict[str, Any] = {}
+        self._heal_if_interrupted()
 
     # --- models -----------------------------------------------------------------------------------
 
@@ -236,11 +507,16 @@ class ClauseIndex:
         return str((self.collection.metadata or {}).get("build_id", "empty"))
 
     def count(self) -> int:
+        """Records in the clause collection (committed or not)."""
         return int(self.collection.count())
 
-    def records(self, where: dict[str, Any] | None = None,
-                include_text: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
-        """(id, text, metadata) for every stored clause matching `where`, in pages."""
+    def _stored_metadata(self) -> dict[str, Any]:
+        """The collection's metadata as stored now (the collection object keeps the copy it was opened with)."""
+        return dict(self._client.get_collection(self.settings.collection).metadata or {})
+
+    def _raw_records(self, where: dict[str, Any] | None = None,
+                     include_text: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
+        """(id, text, metadata) for every stored record matching `where`, committed or not, in pages."""
         include = ["metadatas", "documents"] if include_text else ["metadatas"]
         out: list[tuple[str, str, dict[str, Any]]] = []
         offset = 0
@@ -252,6 +528,25 @@ class ClauseIndex:
             if len(ids) < _GET_PAGE:
                 return out
             offset += _GET_PAGE
+
+    def _read_manifests(self) -> dict[str, Manifest]:
+        manifests: dict[str, Manifest] = {}
+        offset = 0
+        while True:
+            page = self._documents.get(where={"kind": "document"}, include=["metadatas"], limit=_GET_PAGE,
+                                       offset=offset)
+            for meta in page["metadatas"]:
+                manifest = Manifest.from_metadata(meta)
+                manifests[manifest.source] = manifest
+            if len(page["ids"]) < _GET_PAGE:
+                return manifests
+            offset += _GET_PAGE
+
+    def records(self, where: dict[str, Any] | None = None,
+                include_text: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
+        """(record id, text, metadata) for every committed clause matching `where`, by source."""
+        raw = self._raw_records(where, include_text)
+        return _admit(raw, self._read_manifests())[0]
 
     def clauses(self, where: dict[str, Any] | None = None) -> list[Clause]:
         return [clause_from_record(i, t, m) for i, t, m in self.records(where)]
@@ -276,11 +571,20 @@ class ClauseIndex:
         return sorted(summaries, key=lambda s: (s.doc_id, s.effective_date or date.min, s.version))
 
     def source_hashes(self) -> dict[str, set[str]]:
-        """Content hashes stored per source file (more than one means an interrupted write)."""
+        """Content hashes of the committed clauses per source file."""
         hashes: dict[str, set[str]] = defaultdict(set)
         for _, _, meta in self.records(include_text=False):
             hashes[meta["source"]].add(meta.get("content_hash", ""))
         return dict(hashes)
+
+    def statistics(self) -> CorpusStats | None:
+        """The corpus totals as maintained by the writes, if they sum exactly the committed documents."""
+        manifests = self._read_manifests()
+        stored = self._documents.get(ids=[_TOTALS_ID], include=["metadatas"])
+        committed = [m for m in manifests.values() if m.write_id]
+        if stored["ids"] and stored["metadatas"][0].get("fingerprint") == commits_fingerprint(committed):
+            return CorpusStats.from_json(str(stored["metadatas"][0]["stats"]))
+        return None
 
     def keyword_index(self) -> KeywordIndex:
         """The BM25 index for the current build, from memory, the disk cache, or rebuilt from Chroma."""
@@ -297,41 +601,95 @@ class ClauseIndex:
             try:
                 with cache.open("rb") as fh:
                     loaded = pickle.load(fh)  # our own file, written below
-                if isinstance(loaded, KeywordIndex) and loaded.build_id == build_id:
+                if (isinstance(loaded, KeywordIndex) and getattr(loaded, "format", 1) == KEYWORD_FORMAT
+                        and loaded.build_id == build_id and loaded.manifests == _views(self._read_manifests())):
                     self._keyword = loaded
                     return loaded
-            except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+            except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
                 pass  # a stale or partial cache is rebuilt
-        self._keyword = KeywordIndex.build(build_id, self.records())
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(self._keyword, fh)
-        tmp.replace(cache)
-        for old in cache.parent.glob(f"{self.settings.collection}-*.pkl"):
-            if old != cache:
-                old.unlink(missing_ok=True)
+        self._keyword, cacheable = self._build_keyword_index(build_id)
+        if cacheable:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+            with tmp.open("wb") as fh:
+                pickle.dump(self._keyword, fh)
+            tmp.replace(cache)
+            for old in cache.parent.glob(f"{self.settings.collection}-*.pkl"):
+                if old != cache:
+                    old.unlink(missing_ok=True)
         return self._keyword
 
+    def _build_keyword_index(self, build_id: str) -> tuple[KeywordIndex, bool]:
+        """The keyword index over the committed clauses, and whether it may be cached for `build_id` (not
+        while a write is in progress: the build id would not describe what was read)."""
+        before = self._stored_metadata()
+        raw = self._raw_records()
+        manifests = self._read_manifests()  # after the records: any record read was committed or pending
+        admitted, derive = _admit(raw, manifests)
+        complete = {s: m for s, m in manifests.items() if m.write_id and s not in derive}
+        stats = self._committed_stats(complete)
+        keyword = KeywordIndex.build(build_id, admitted, stats=stats, derive=derive, manifests=_views(manifests))
+        after = self._stored_metadata()
+        cacheable = (not before.get("writing") and not after.get("writing")
+                     and before.get("build_id") == after.get("build_id") == build_id)
+        return keyword, cacheable
+
+    def _committed_stats(self, manifests: dict[str, Manifest]) -> CorpusStats:
+        """The totals of the committed manifests given: the stored totals when their fingerprint says they
+        sum exactly these, else the sum of the documents' own statistics."""
+        committed = [m for m in manifests.values() if m.write_id]
+        stored = self._documents.get(ids=[_TOTALS_ID], include=["metadatas"])
+        if stored["ids"]:
+            meta = stored["metadatas"][0]
+            if meta.get("fingerprint") == commits_fingerprint(committed):
+                return CorpusStats.from_json(str(meta["stats"]))
+        total = CorpusStats()
+        for stats in self._document_stats(committed).values():
+            total.add(stats)
+        return total
+
+    def _document_stats(self, manifests: list[Manifest]) -> dict[str, CorpusStats]:
+        """Each committed manifest's statistics, from its stats record (recounted from its clauses if the
+        record is missing or belongs to another write)."""
+        out: dict[str, CorpusStats] = {}
+        keys = [m for m in manifests if m.write_id]
+        for start in range(0, len(keys), _GET_PAGE):
+            chunk = keys[start:start + _GET_PAGE]
+            got = self._documents.get(ids=[f"stats:{m.key}" for m in chunk], include=["metadatas"])
+            found = {meta["source"]: meta for meta in got["metadatas"]}
+            for manifest in chunk:
+                meta = found.get(manifest.source)
+                if meta is not None and meta.get("write_id") == manifest.write_id:
+                    out[manifest.source] = CorpusStats.from_json(str(meta["stats"]))
+                else:
+                    out[manifest.source] = CorpusStats.of(self._write_clauses(manifest.source, manifest.write_id))
+        return out
+
+    def _write_clauses(self, source: str, write_id: str) -> list[Clause]:
+        return [clause_from_record(i, t, m) for i, t, m in self._raw_records({"source": source})
+                if write_of(m) == write_id]
+
     def _keyword_cache_path(self, build_id: str) -> Path:
-        return self.settings.keyword_cache_dir / f"{self.settings.collection}-{build_id}.pkl"
+        return self.settings.keyword_cache_dir / f"{self.settings.collection}-{build_id}.v{KEYWORD_FORMAT}.pkl"
 
     def dense_search(self, query: str, k: int, filters: MetadataFilters | None) -> list[tuple[Clause, float]]:
         """Nearest clauses by embedding, filtered inside the Chroma query; returns (clause, cosine)."""
-        if self.count() == 0:
+        # Resolve ids through the keyword index's records: the node JSON LlamaIndex stores keeps the
+        # metadata of the first write, while statuses change when a newer version arrives; and only
+        # committed clauses are there.
+        keyword = self.keyword_index()
+        if not keyword.clauses:
             return []
         vector = self.query_vector(query)
         result = self.vector_store.query(
             VectorStoreQuery(query_embedding=vector, similarity_top_k=k, filters=filters)
         )
-        # Resolve ids through the keyword index's records: the node JSON LlamaIndex stores keeps the
-        # metadata of the first write, while statuses change when a newer version arrives.
-        by_id = self.keyword_index().by_id
+        by_record = keyword.by_record
         hits = []
         for node_id, similarity in zip(result.ids or [], result.similarities or [], strict=True):
-            if node_id in by_id:
+            if node_id in by_record:
                 # ChromaVectorStore reports exp(-distance); for cosine space that is exp(cos - 1).
-                hits.append((by_id[node_id], 1.0 + float(np.log(max(similarity, 1e-12)))))
+                hits.append((by_record[node_id], 1.0 + float(np.log(max(similarity, 1e-12)))))
         return hits
 
     def query_vector(self, query: str) -> list[float]:
@@ -376,69 +734,343 @@ class ClauseIndex:
         search did not return)."""
         if not clause_ids:
             return {}
-        stored = self.collection.get(ids=clause_ids, include=["embeddings"])
+        keyword = self.keyword_index()
+        stored = self.collection.get(ids=[keyword.record_of.get(c, c) for c in clause_ids], include=["embeddings"])
         vectors = np.asarray(stored["embeddings"], dtype=np.float32)
         if vectors.size == 0:
             return {}
         cosines = cosines_to(np.asarray(self.query_vector(query), dtype=np.float32), vectors)
-        return dict(zip(stored["ids"], cosines.tolist(), strict=True))
+        by_record = keyword.by_record
+        return {by_record[r].clause_id if r in by_record else r: c
+                for r, c in zip(stored["ids"], cosines.tolist(), strict=True)}
 
     # --- writing ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def writer(self, *, timeout: float | None = None, notice: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold the index's inter-process writer lock for a series of writes (re-entrant). A second writer
+        waits, saying so through `notice`, and gets an IndexStoreError after `timeout` seconds."""
+        with self._writer_mutex:
+            if self._writer_depth:
+                self._writer_depth += 1
+                try:
+                    yield
+                finally:
+                    self._writer_depth -= 1
+                return
+            wait = DEFAULT_LOCK_TIMEOUT if timeout is None else timeout
+            if not self._lock.acquire(wait, notice):
+                raise IndexStoreError(
+                    f"Another writer ({self._lock.holder()}) held this index's writer lock ({self._lock.path}) "
+                    f"for all of the {wait:g} s this one waited", "let that ingest finish, then run again")
+            self._writer_depth, self._session = 1, {}
+            try:
+                self._reopen()
+                if (self.collection.metadata or {}).get("writing"):
+                    # The lock was free, so the writer that left this mark is dead: finish its work.
+                    self._session["marked"] = True
+                    self._session["repaired"] = self._repair(interrupted=True).repaired
+                yield
+            except BaseException:
+                self._session["failed"] = True
+                raise
+            finally:
+                try:
+                    self._end_session()
+                finally:
+                    self._writer_depth, self._session = 0, {}
+                    self._lock.release()
+
+    def verify(self) -> StoreState:
+        """Check every document's committed clauses against Chroma and repair what differs (drop uncommitted
+        and superseded records, clear interrupted commits, adopt records no commit speaks for); the
+        writer's view of the store afterwards."""
+        with self.writer():
+            state = self._repair()
+            state.repaired = self._session.pop("repaired", []) + state.repaired
+            return state
 
     def embed_clauses(self, clauses: list[Clause]) -> list[list[float]]:
         texts = [searchable_text(c) for c in clauses]
         return self.embedding.get_text_embedding_batch(texts)
 
     def replace_source(self, source: str, clauses: list[Clause], embeddings: list[list[float]]) -> None:
-        """Make `source` hold exactly these clauses: upsert the new ones, then drop every other id.
+        """Make `source` hold exactly these clauses, atomically for readers: the new clauses under a new
+        write id, then the commit, then the old version's records go.
 
-        Everything that can fail on bad input (reading, parsing, embedding) has happened before this
-        call; the upsert and the delete are one store call each, so a document is never left half-written
-        except by a crash between them, which the next ingest detects (two hashes) and repairs.
+        Everything that can fail on bad input (reading, parsing, embedding) has happened before this call.
+        A crash at any point leaves the old version or the new one committed; the next writer (or open)
+        drops what the crash left behind.
         """
-        if clauses:
-            nodes = []
-            for clause, vector in zip(clauses, embeddings, strict=True):
-                node = TextNode(id_=clause.clause_id, text=clause.text, metadata=clause_metadata(clause),
-                                embedding=vector)
-                # node_to_metadata_dict writes the node's ref_doc_id into "doc_id"; make that the policy id.
-                node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=clause.doc_id)
-                nodes.append(node)
-            # LlamaIndex's ChromaVectorStore.add() has no upsert; we write the same record format it
-            # reads back (node_to_metadata_dict) through the collection's upsert.
-            for start in range(0, len(nodes), _GET_PAGE):
-                chunk = nodes[start:start + _GET_PAGE]
-                self.collection.upsert(
-                    ids=[n.node_id for n in chunk],
-                    embeddings=[n.get_embedding() for n in chunk],
-                    metadatas=[node_to_metadata_dict(n, remove_text=True, flat_metadata=True) for n in chunk],
-                    documents=[n.get_content() for n in chunk],
-                )
-        keep = {c.clause_id for c in clauses}
-        stale = [i for i, _, _ in self.records({"source": source}, include_text=False) if i not in keep]
-        if stale:
-            self.collection.delete(ids=stale)
-        self._bump_build()
+        with self.writer():
+            try:
+                if clauses:
+                    self._replace(source, clauses, embeddings)
+                else:
+                    self._delete(source)
+            except BaseException:
+                self._session["failed"] = True
+                raise
 
     def delete_source(self, source: str) -> int:
-        ids = [i for i, _, _ in self.records({"source": source}, include_text=False)]
-        if ids:
-            self.collection.delete(ids=ids)
-            self._bump_build()
-        return len(ids)
+        """Remove every clause of `source`; how many records went."""
+        with self.writer():
+            try:
+                return self._delete(source)
+            except BaseException:
+                self._session["failed"] = True
+                raise
 
     def set_status(self, ids: Iterable[str], status: str) -> None:
-        """Mark clauses current or superseded (after a newer version arrives or leaves)."""
+        """Mark clauses (by record id, as `records()` gives them) current or superseded."""
         ids = list(ids)
         if not ids:
             return
-        page = self.collection.get(ids=ids, include=["metadatas"])
-        metas = [{**m, "status": status} for m in page["metadatas"]]
-        self.collection.update(ids=page["ids"], metadatas=metas)
+        with self.writer():
+            self._begin_write()
+            for start in range(0, len(ids), _WRITE_BATCH):
+                page = self.collection.get(ids=ids[start:start + _WRITE_BATCH], include=["metadatas"])
+                metas = [{**m, "status": status} for m in page["metadatas"]]
+                self.collection.update(ids=page["ids"], metadatas=metas)
+            self._bump_build()
+
+    def _replace(self, source: str, clauses: list[Clause], embeddings: list[list[float]]) -> None:
+        self._begin_write()
+        manifests = self._session_manifests()
+        old = manifests.get(source) or self._adopt(source)
+        write_id = uuid.uuid4().hex[:12]
+        stats = CorpusStats.of(clauses)
+        # 1. Announce the write, so a crash before the commit is recognised as one.
+        self._put_manifest(replace(old, pending=write_id) if old else Manifest(source, pending=write_id))
+        # 2. The new clauses, beside the committed ones.
+        nodes = []
+        for seq, (clause, vector) in enumerate(zip(clauses, embeddings, strict=True)):
+            meta = {**clause_metadata(clause), "clause_id": clause.clause_id, "write_id": write_id, "seq": seq}
+            node = TextNode(id_=record_id(clause.clause_id, write_id), text=clause.text, metadata=meta,
+                            embedding=vector)
+            # node_to_metadata_dict writes the node's ref_doc_id into "doc_id"; make that the policy id.
+            node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=clause.doc_id)
+            nodes.append(node)
+        # LlamaIndex's ChromaVectorStore.add() has no upsert; we write the same record format it reads back
+        # (node_to_metadata_dict) through the collection's upsert.
+        for start in range(0, len(nodes), _WRITE_BATCH):
+            chunk = nodes[start:start + _WRITE_BATCH]
+            self.collection.upsert(
+                ids=[n.node_id for n in chunk],
+                embeddings=[n.get_embedding() for n in chunk],
+                metadatas=[node_to_metadata_dict(n, remove_text=True, flat_metadata=True) for n in chunk],
+                documents=[n.get_content() for n in chunk],
+            )
+        # 3. The commit: from here on readers see the new version.
+        first = clauses[0]
+        self._commit(Manifest(source, first.content_hash, write_id, len(nodes), ids_digest(n.node_id for n in nodes),
+                              "", first.doc_id, first.version), stats, old)
+        # 4. The old version's records (and anything an earlier crash left).
+        stale = [i for i, _, m in self._raw_records({"source": source}, include_text=False) if write_of(m) != write_id]
+        self._delete_records(stale)
         self._bump_build()
+
+    def _delete(self, source: str) -> int:
+        self._begin_write()
+        old = self._session_manifests().get(source)
+        ids = [i for i, _, _ in self._raw_records({"source": source}, include_text=False)]
+        if old is None and not ids:
+            return 0
+        self._commit(Manifest(source), None, old)  # nothing committed: readers stop seeing it at once
+        self._delete_records(ids)
+        self._forget(source)
+        self._bump_build()
+        return len(ids)
+
+    def _delete_records(self, ids: list[str]) -> None:
+        for start in range(0, len(ids), _WRITE_BATCH):
+            self.collection.delete(ids=ids[start:start + _WRITE_BATCH])
+
+    def _begin_write(self) -> None:
+        """Mark the collection as being written until the session ends (a crash leaves the mark)."""
+        if not self._session.get("marked"):
+            metadata = dict(self.collection.metadata or {})
+            metadata["writing"] = f"pid {os.getpid()} {uuid.uuid4().hex[:8]}"
+            self.collection.modify(metadata=metadata)
+            self._session["marked"] = True
+
+    def _end_session(self) -> None:
+        if self._session.get("failed"):
+            try:
+                self._repair(interrupted=True)
+            except Exception:
+                return  # the mark stays: the next open or writer repairs
+        if self._session.get("marked"):
+            metadata = dict(self.collection.metadata or {})
+            metadata.pop("writing", None)
+            self.collection.modify(metadata=metadata)
+
+    def _reopen(self) -> None:
+        """Re-read the collection, whose metadata (build id, write mark) another process may have changed."""
+        self.collection = self._client.get_collection(self.settings.collection)
+        self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
+
+    def _heal_if_interrupted(self) -> None:
+        # In server mode a writer on another machine may be alive behind the mark: its next session repairs.
+        if self.settings.chroma_url or not (self.collection.metadata or {}).get("writing"):
+            return
+        try:
+            with self.writer(timeout=0):
+                pass  # taking the lock repairs what the dead writer left, and ending the session clears its mark
+        except IndexStoreError:
+            pass  # the writer is alive; readers admit only committed clauses meanwhile
+
+    def _session_manifests(self) -> dict[str, Manifest]:
+        if "manifests" not in self._session:
+            self._session["manifests"] = self._read_manifests()
+        return self._session["manifests"]
+
+    def _session_totals(self) -> tuple[CorpusStats, str]:
+        """The corpus totals and their commits fingerprint, recounted from the documents' statistics if the
+        stored totals do not sum exactly the committed manifests (a crash between the two writes)."""
+        if "totals" not in self._session:
+            manifests = self._session_manifests()
+            committed = [m for m in manifests.values() if m.write_id]
+            self._session["totals"] = (self._committed_stats(manifests), commits_fingerprint(committed))
+        return self._session["totals"]
+
+    def _put_manifest(self, manifest: Manifest) -> None:
+        self._documents.upsert(ids=[f"doc:{manifest.key}"], embeddings=[[0.0]], metadatas=[manifest.metadata()])
+        self._session_manifests()[manifest.source] = manifest
+
+    def _commit(self, new: Manifest, stats: CorpusStats | None, old: Manifest | None) -> None:
+        """Write `new` as the source's commit record, with its statistics and the corpus totals updated by
+        the difference, in one call (stats first: a torn write leaves stats no manifest names, which are
+        recounted)."""
+        totals, fingerprint = self._session_totals()
+        value = int(fingerprint, 16)
+        if old is not None and old.write_id:
+            totals.add(self._document_stats([old])[old.source], -1)
+            value ^= _commit_hash(old)
+        ids, metas = [], []
+        if new.write_id and stats is not None:
+            totals.add(stats)
+            value ^= _commit_hash(new)
+            ids.append(f"stats:{new.key}")
+            metas.append({"kind": "stats", "source": new.source, "write_id": new.write_id, "stats": stats.to_json()})
+        fingerprint = f"{value:016x}"
+        ids += [f"doc:{new.key}", _TOTALS_ID]
+        metas += [new.metadata(), {"kind": "totals", "fingerprint": fingerprint, "stats": totals.to_json()}]
+        self._documents.upsert(ids=ids, embeddings=[[0.0]] * len(ids), metadatas=metas)
+        self._session_manifests()[new.source] = new
+        self._session["totals"] = (totals, fingerprint)
+
+    def _forget(self, source: str) -> None:
+        """Drop a source's commit record once nothing of it is committed or stored."""
+        key = Manifest(source).key
+        self._documents.delete(ids=[f"doc:{key}", f"stats:{key}"])
+        self._session_manifests().pop(source, None)
+
+    def _adopt(self, source: str, raw: list[tuple[str, str, dict[str, Any]]] | None = None) -> Manifest | None:
+        """Commit the records of a source no manifest speaks for, if they are one version."""
+        raw = self._raw_records({"source": source}) if raw is None else raw
+        if not raw or not _adoptable([m for _, _, m in raw]):
+            return None
+        meta = raw[0][2]
+        manifest = Manifest(source, str(meta.get("content_hash", "")), write_of(meta), len(raw),
+                            ids_digest(i for i, _, _ in raw), "", str(meta.get("doc_id", "")),
+                            str(meta.get("version", "")))
+        self._commit(manifest, CorpusStats.of(clause_from_record(i, t, m) for i, t, m in raw), None)
+        return manifest
+
+    def _repair(self, interrupted: bool = False) -> StoreState:
+        """Under the writer lock: make the store hold exactly the committed clauses, and the totals sum them.
+        After an `interrupted` writer the build id is bumped whatever was found (a status update may have
+        landed without its bump)."""
+        self._session.pop("manifests", None)
+        self._session.pop("totals", None)
+        manifests = dict(self._session_manifests())
+        groups: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+        for rid, _, meta in self._raw_records(include_text=False):
+            groups[str(meta.get("source", ""))].append((rid, meta))
+        state, drop = StoreState(), []
+        for source, recs in groups.items():
+            state.sources.add(source)
+            manifest = manifests.get(source)
+            if manifest is None:
+                manifest = self._adopt(source)
+                if manifest is None:
+                    # Versions mixed by an interrupted write of an older release: invisible until re-ingested.
+                    for _, meta in recs:
+                        state.owners.setdefault((str(meta.get("doc_id", "")), str(meta.get("version", ""))), source)
+                    continue
+                state.repaired.append(f"adopted {len(recs)} clauses of {source} stored without a commit record")
+            mine = [rid for rid, meta in recs if manifest.write_id and write_of(meta) == manifest.write_id]
+            if len(mine) < len(recs):
+                drop += [rid for rid, meta in recs if not manifest.write_id or write_of(meta) != manifest.write_id]
+                state.repaired.append(f"dropped {len(recs) - len(mine)} uncommitted or superseded clauses of {source}")
+            if not manifest.write_id:
+                self._forget(source)  # a new file whose write never committed
+            elif manifest.pending:
+                self._put_manifest(replace(manifest, pending=""))
+            if manifest.write_id and len(mine) == manifest.clauses and ids_digest(mine) == manifest.digest:
+                state.current[source] = manifest.content_hash
+            elif manifest.write_id:
+                state.repaired.append(f"{source} has {len(mine)} of its {manifest.clauses} clauses: re-ingest it")
+        for source, manifest in manifests.items():
+            if source not in groups:
+                if manifest.write_id:
+                    state.repaired.append(f"{source} lost all of its clauses: re-ingest it")
+                    self._commit(Manifest(source), None, manifest)
+                self._forget(source)
+        for manifest in self._session_manifests().values():
+            if manifest.write_id:
+                state.owners[(manifest.doc_id, manifest.version)] = manifest.source
+        # The totals must sum the commits now held; a recount is written back.
+        totals, fingerprint = self._session_totals()
+        stored = self._documents.get(ids=[_TOTALS_ID], include=["metadatas"])
+        if not stored["ids"] or stored["metadatas"][0].get("fingerprint") != fingerprint:
+            self._documents.upsert(ids=[_TOTALS_ID], embeddings=[[0.0]], metadatas=[
+                {"kind": "totals", "fingerprint": fingerprint, "stats": totals.to_json()}])
+            if state.current:
+                state.repaired.append("recounted the corpus statistics")
+        self._delete_records(drop)
+        if interrupted or drop or state.repaired:
+            self._begin_write()
+            self._bump_build()
+        return state
 
     def _bump_build(self) -> None:
         metadata = dict(self.collection.metadata or {})
         metadata["build_id"] = uuid.uuid4().hex[:16]
         metadata["embed_model"] = self.settings.embedding.model
         self.collection.modify(metadata=metadata)
+
+
+def _adoptable(metas: list[dict[str, Any]]) -> bool:
+    return len({(m.get("content_hash", ""), write_of(m)) for m in metas}) == 1
+
+
+def _views(manifests: dict[str, Manifest]) -> dict[str, tuple[str, int, str]]:
+    return {s: m.view() for s, m in manifests.items() if m.write_id}
+
+
+def _admit(raw: list[tuple[str, str, dict[str, Any]]],
+           manifests: dict[str, Manifest]) -> tuple[list[tuple[str, str, dict[str, Any]]], set[str]]:
+    """The records a commit admits, by source then clause order, and the sources whose statistics must be
+    counted from them (adopted ones, and committed ones missing clauses)."""
+    groups: dict[str, list[tuple[int, str, str, dict[str, Any]]]] = defaultdict(list)
+    for pos, (rid, text, meta) in enumerate(raw):
+        groups[str(meta.get("source", ""))].append((pos, rid, text, meta))
+    admitted: list[tuple[int, str, str, dict[str, Any]]] = []
+    derive: set[str] = set()
+    for source, recs in groups.items():
+        manifest = manifests.get(source)
+        if manifest is not None:
+            mine = [r for r in recs if manifest.write_id and write_of(r[3]) == manifest.write_id]
+            if manifest.write_id and (len(mine) != manifest.clauses
+                                      or ids_digest(r[1] for r in mine) != manifest.digest):
+                derive.add(source)
+        elif _adoptable([r[3] for r in recs]):
+            mine = recs
+            derive.add(source)
+        else:
+            mine = []
+        admitted.extend(mine)
+    admitted.sort(key=lambda r: (str(r[3].get("source", "")), int(r[3].get("seq", r[0]))))
+    return [(rid, text, meta) for _, rid, text, meta in admitted], derive

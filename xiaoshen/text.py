@@ -51,24 +51,38 @@ def keyword_tokens(text: str, *, bigrams: bool = True) -> list[str]:
     Chinese runs also contribute character bigrams, so a query phrased with different segmentation
     ("贷款成数" vs "贷款 成数") still matches.
     """
+    with_bigrams, without = keyword_token_pair(text, bigrams=bigrams)
+    return with_bigrams if bigrams else without
+
+
+def keyword_token_pair(text: str, *, bigrams: bool = True) -> tuple[list[str], list[str]]:
+    """`keyword_tokens(text)` and `keyword_tokens(text, bigrams=False)` from one jieba pass (the keyword
+    index needs both for every clause it derives statistics for)."""
     tokens: list[str] = []
+    plain: list[str] = []
     english: list[str] = []
     for match in _TOKEN.finditer(text):
         token = match.group(0)
         if _CJK.match(token):
             words = [w for w in _jieba().cut_for_search(token) if w.strip() and w not in _ZH_STOPWORDS]
-            tokens.extend(words)
+            plain.extend(words)
             if bigrams:
+                tokens.extend(words)
                 tokens.extend(token[i : i + 2] for i in range(len(token) - 1))
         elif token[0].isdigit():
-            tokens.append(token.replace(",", ""))
+            plain.append(token.replace(",", ""))
+            if bigrams:
+                tokens.append(plain[-1])
         else:
             word = token.lower()
             if word not in _EN_STOPWORDS:
                 english.append(word)
     if english:
-        tokens.extend(_stemmer().stemWords(english))
-    return tokens
+        stems = _stemmer().stemWords(english)
+        plain.extend(stems)
+        if bigrams:
+            tokens.extend(stems)
+    return (tokens if bigrams else plain), plain
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
@@ -79,43 +93,85 @@ def literal_markdown(text: str) -> str:
     return _MARKDOWN_SPECIALS.sub(r"\\\1", text).replace("\n", "  \n")
 
 
-# "debt service coverage ratio (DSCR)", "loan-to-value (LTV)": an English term defined with its acronym. Questions use either form ("what DSCR…", "what debt service coverage ratio…"), so both
-# retrieval and coverage treat the two as one word.
-_DEFINED_ACRONYM = re.compile(
-    r"((?:[\"“]?[A-Za-z][A-Za-z'’]*[\"”]?[\s-]+){1,8})[(（]\s*[\"“]?([A-Z][A-Za-z]{1,7})[\"”]?\s*[)）]")
+# "debt service coverage ratio (DSCR)", "loan-to-value (LTV)": an English term defined with its acronym.
+# Questions use either form ("what DSCR…", "what debt service coverage ratio…"), so both retrieval and
+# coverage treat the two as one word. The scan is anchored on the bracket and walks back over at most
+# _LONG_FORM_WORDS words: one nested-quantifier regex tried at every position took minutes on a corpus.
+_ACRONYM_BRACKET = re.compile(r"[(（]\s*[\"“]?([A-Z][A-Za-z]{1,7})[\"”]?\s*[)）]")
+_LONG_FORM_WORDS = 8
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_WORD_CHARS = _LETTERS | {"'", "’"}
+_OPENING_QUOTES = frozenset('"“')
+_CLOSING_QUOTES = frozenset('"”')
 _ACRONYM_FILLERS = frozenset({"of", "and", "the", "to", "for", "in", "on", "a", "an", "&"})
+
+
+def _long_form_start(text: str, end: int) -> int:
+    """Where the words before a bracket at `end` begin: each word is ASCII letters (apostrophes inside),
+    optionally quoted, followed by spaces or hyphens; at most _LONG_FORM_WORDS of them; `end` if none."""
+    start = end
+    for _ in range(_LONG_FORM_WORDS):
+        j = start - 1
+        while j >= 0 and (text[j].isspace() or text[j] == "-"):
+            j -= 1
+        if j == start - 1 or j < 0:
+            break  # a word must be followed by a separator
+        if text[j] in _CLOSING_QUOTES and j > 0 and text[j - 1] in _WORD_CHARS:
+            j -= 1
+        k = j
+        while k >= 0 and text[k] in _WORD_CHARS:
+            k -= 1
+        first = k + 1
+        while first <= j and text[first] not in _LETTERS:
+            first += 1  # a word starts with a letter; a leading apostrophe ends the walk on the next step
+        if first > j:
+            break
+        start = k if first == k + 1 and k >= 0 and text[k] in _OPENING_QUOTES else first
+    return start
+
+
+def acronym_definitions(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Each "long form (ACRONYM)" in `text` whose words' initials spell the acronym, in order, as
+    (acronym token, long-form keyword tokens)."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for match in _ACRONYM_BRACKET.finditer(text):
+        start = _long_form_start(text, match.start())
+        if start == match.start():
+            continue
+        acronym = match.group(1)
+        if len(acronym) > 2 and acronym.endswith("s") and acronym[-2].isupper():
+            acronym = acronym[:-1]  # "DSCRs"
+        letters = acronym.upper()
+        words = [w.strip('"“”') for w in re.split(r"[\s-]+", text[start:match.start()].strip())]
+        # Walk back from the bracket until the initials spell the acronym (fillers may be skipped).
+        picked: list[str] = []
+        skipped = 0
+        for word in reversed(words):
+            if len(picked) == len(letters) or not word:
+                break
+            if word[0].upper() == letters[len(letters) - 1 - len(picked)]:
+                picked.append(word)
+            elif not picked and skipped == 0:
+                skipped = 1  # "loan-to-value ratio (LTV)": one trailing word outside the acronym
+            elif word.lower() not in _ACRONYM_FILLERS:
+                picked = []
+                break
+        if len(picked) != len(letters):
+            continue
+        long_tokens = tuple(keyword_tokens(" ".join(reversed(picked)), bigrams=False))
+        short = keyword_tokens(acronym, bigrams=False)
+        if len(short) == 1 and long_tokens and short[0] not in long_tokens:
+            found.append((short[0], long_tokens))
+    return found
 
 
 def defined_acronyms(texts: Iterable[str]) -> dict[str, tuple[str, ...]]:
     """Acronym token -> the keyword tokens of its long form, for every "long form (ACRONYM)" in `texts`
-    whose words' initials spell the acronym."""
+    whose words' initials spell the acronym (the first definition wins)."""
     found: dict[str, tuple[str, ...]] = {}
     for text in texts:
-        for match in _DEFINED_ACRONYM.finditer(text):
-            acronym = match.group(2)
-            if len(acronym) > 2 and acronym.endswith("s") and acronym[-2].isupper():
-                acronym = acronym[:-1]  # "DSCRs"
-            letters = acronym.upper()
-            words = [w.strip('"“”') for w in re.split(r"[\s-]+", match.group(1).strip())]
-            # Walk back from the bracket until the initials spell the acronym (fillers may be skipped).
-            picked: list[str] = []
-            skipped = 0
-            for word in reversed(words):
-                if len(picked) == len(letters) or not word:
-                    break
-                if word[0].upper() == letters[len(letters) - 1 - len(picked)]:
-                    picked.append(word)
-                elif not picked and skipped == 0:
-                    skipped = 1  # "loan-to-value ratio (LTV)": one trailing word outside the acronym
-                elif word.lower() not in _ACRONYM_FILLERS:
-                    picked = []
-                    break
-            if len(picked) != len(letters):
-                continue
-            long_tokens = tuple(keyword_tokens(" ".join(reversed(picked)), bigrams=False))
-            short = keyword_tokens(acronym, bigrams=False)
-            if len(short) == 1 and long_tokens and short[0] not in long_tokens:
-                found.setdefault(short[0], long_tokens)
+        for short, long_tokens in acronym_definitions(text):
+            found.setdefault(short, long_tokens)
     return found
 
 
