@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"
 SAMPLES = ROOT / "data" / "sample_policies"
 DEV_FILE = ROOT / "data" / "dev_questions.jsonl"
+HOLDOUT_FILE = ROOT / "data" / "holdout_questions.jsonl"
 OBLIQA = CORPORA / "qa" / "obliqa_dev_pru_ch4_subset.json"
 PRU = "adgm-pru-ch4-credit-risk"
 # Unpaged formats (Markdown, HTML, TXT, DOCX) are counted in page-equivalents of this many characters,

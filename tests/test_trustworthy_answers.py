@@ -112,3 +112,19 @@ def test_calibration_refuses_to_fit_on_the_holdout() -> None:
     with pytest.raises(SystemExit, match="holdout"):
         calibrate.fittable(ROOT / "data" / "holdout_questions.jsonl")
     assert calibrate.fittable(ROOT / "data" / "dev_questions.jsonl")
+
+
+def test_chinese_questions_weigh_the_embedding_by_their_own_setting(sample_index: ClauseIndex) -> None:
+    from xiaoshen.retrieve import search
+
+    settings = sample_index.settings.model_copy(deep=True)
+    settings.retrieval.dense_weight_zh = 0.0
+    conf = settings.retrieval
+    hits = search("二套住房的贷款成数上限是多少？", index=sample_index, settings=settings, k=10)
+    for hit in hits:
+        bm25_share = conf.sparse_weight / (conf.rrf_k + hit.sparse_rank) if hit.sparse_rank else 0.0
+        penalty = conf.superseded_penalty if hit.clause.status == "superseded" else 1.0
+        assert hit.score == pytest.approx(bm25_share * penalty), "no dense share for a Chinese question"
+    english = search("maximum LTV for owner-occupied CRE", index=sample_index, settings=settings, k=5)
+    assert any(h.dense_rank and h.score > conf.sparse_weight / (conf.rrf_k + (h.sparse_rank or 10**6))
+               for h in english), "English questions keep the dense half"

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex, KeywordIndex
 from xiaoshen.settings import Settings
-from xiaoshen.text import keyword_tokens
+from xiaoshen.text import detect_language, keyword_tokens
 from xiaoshen.types import Clause, DocumentSummary, Hit
 
 _VERSION_NUMBER = re.compile(
@@ -163,6 +163,9 @@ def search(
     conf = settings.retrieval
     k = k or conf.top_k
     filters = filters or ClauseFilter()
+    dense_weight = conf.dense_weight
+    if conf.dense_weight_zh is not None and detect_language(query) == "zh":
+        dense_weight = conf.dense_weight_zh
     dense = index.dense_search(query, conf.candidates, filters.to_metadata_filters())
     sparse = index.keyword_index().search(query, conf.candidates, filters.matches)
 
@@ -173,7 +176,7 @@ def search(
 
     for rank, (clause, cosine) in enumerate(dense, start=1):
         e = entry(clause)
-        e["score"] += conf.dense_weight / (conf.rrf_k + rank)
+        e["score"] += dense_weight / (conf.rrf_k + rank)
         e["dense_rank"], e["dense_similarity"] = rank, cosine
     for rank, (clause, score) in enumerate(sparse, start=1):
         e = entry(clause)
@@ -188,7 +191,7 @@ def search(
     for cid, cosine in index.dense_similarities(query, missing).items():
         e = fused[cid]
         rank = 1 + sum(c > cosine for c in dense_cosines)
-        e["score"] += conf.dense_weight / (conf.rrf_k + rank)
+        e["score"] += dense_weight / (conf.rrf_k + rank)
         e["dense_similarity"] = cosine
     asked = _versions_asked_for(query, [e["clause"] for e in fused.values()], index.keyword_index())
     asked_docs = {doc_id for doc_id, _ in asked}
