@@ -58,21 +58,23 @@ def test_the_server_build_needs_nothing_past_avx2() -> None:
     assert needed <= {"avx", "avx2", "fma", "f16c", "bmi2"}, needed
 
 
+def check_cpu(tmp_path: Path, cpuinfo_text: str) -> subprocess.CompletedProcess[str]:
+    """`start_llm_server.py --check-cpu` as if on a CPU that reports `cpuinfo_text`."""
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(cpuinfo_text)
+    return subprocess.run([sys.executable, str(START), "--check-cpu", "--cpuinfo", str(cpuinfo)],
+                          capture_output=True, text=True, timeout=300)
+
+
 @needs_server
 def test_a_cpu_with_avx2_passes_the_check(tmp_path: Path) -> None:
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(AVX2_CPU)
-    result = subprocess.run([sys.executable, str(START), "--check-cpu", "--cpuinfo", str(cpuinfo)],
-                            capture_output=True, text=True, timeout=300)
+    result = check_cpu(tmp_path, AVX2_CPU)
     assert result.returncode == 0, result.stderr
 
 
 @needs_server
 def test_a_cpu_lacking_what_the_build_uses_is_refused_with_its_flags(tmp_path: Path) -> None:
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(OLD_CPU)
-    result = subprocess.run([sys.executable, str(START), "--check-cpu", "--cpuinfo", str(cpuinfo)],
-                            capture_output=True, text=True, timeout=300)
+    result = check_cpu(tmp_path, OLD_CPU)
     assert result.returncode == start_llm_server.CANNOT_RUN_HERE
     assert "avx2" in result.stderr and "Test CPU without AVX" in result.stderr and "sse4_2" in result.stderr
 
