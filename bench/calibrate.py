@@ -52,8 +52,7 @@ FOLDS = 10
 
 def fittable(path: Path) -> Path:
     """`path`, if it is a set the engine may be fitted on; the holdout never is."""
-    holdout_ids = {line.split('"id": "', 1)[1].split('"', 1)[0]
-                   for line in HOLDOUT.read_text(encoding="utf-8").splitlines() if '"id": "' in line}
+    holdout_ids = {q.id for q in load_questions(HOLDOUT)}
     if path.resolve() == HOLDOUT.resolve() or {q.id for q in load_questions(path)} & holdout_ids:
         raise SystemExit(f"refusing to fit on {path}: it is (or contains) the holdout set, which nothing is "
                          "fitted on (data/HOLDOUT.md)")

@@ -20,7 +20,7 @@ from tests.test_crash_consistency import HashEmbedding, write_final
 from xiaoshen.errors import IndexStoreError
 from xiaoshen.index import ClauseIndex
 from xiaoshen.retrieve import search
-from xiaoshen.settings import load_settings
+from xiaoshen.settings import Settings, load_settings
 
 # The CLI finds its keyword cache beside the index directory; the child writers use the same settings.
 SLOW_WRITER = r"""
@@ -31,7 +31,7 @@ sys.path.insert(0, sys.argv[1])
 from ingest.pipeline import ingest
 from tests.test_crash_consistency import HashEmbedding
 from xiaoshen.index import ClauseIndex
-from xiaoshen.settings import load_settings
+from xiaoshen.settings import Settings, load_settings
 
 index = ClauseIndex(load_settings(index_dir=Path(sys.argv[2])), embedding=HashEmbedding(delay=0.4))
 report = ingest([Path(sys.argv[3])], index=index, progress=lambda name: print("ingesting", name, flush=True))
@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, sys.argv[1])
 from xiaoshen.index import ClauseIndex
-from xiaoshen.settings import load_settings
+from xiaoshen.settings import Settings, load_settings
 
 index = ClauseIndex(load_settings(index_dir=Path(sys.argv[2])))
 with index.writer():
@@ -89,13 +89,20 @@ def test_a_second_writer_waits_for_the_first_and_then_finds_everything_unchanged
     assert first_report == {"embedded": 10, "added": 3}, "the first writer embedded every clause, once"
 
 
-def test_a_writer_that_cannot_get_the_lock_in_time_fails_with_a_clear_error(tmp_path: Path) -> None:
+@contextmanager
+def ingested_and_locked(tmp_path: Path) -> Iterator[tuple[Path, Settings, subprocess.Popen[str]]]:
+    """An index holding the test policies, and another process holding its writer lock."""
     folder, index_dir = tmp_path / "policies", tmp_path / "index"
     write_final(folder)
     settings = load_settings(index_dir=index_dir)
     ingest([folder], index=ClauseIndex(settings, embedding=HashEmbedding()))
     with child(LOCK_HOLDER, str(index_dir)) as holder:
         wait_for(holder, "locked")
+        yield folder, settings, holder
+
+
+def test_a_writer_that_cannot_get_the_lock_in_time_fails_with_a_clear_error(tmp_path: Path) -> None:
+    with ingested_and_locked(tmp_path) as (folder, settings, holder):
         notices: list[str] = []
         started = time.monotonic()
         with pytest.raises(IndexStoreError, match=rf"pid {holder.pid}.*writer lock.*0.5 s") as raised:
@@ -107,12 +114,7 @@ def test_a_writer_that_cannot_get_the_lock_in_time_fails_with_a_clear_error(tmp_
 
 
 def test_readers_never_wait_for_the_writer_lock(tmp_path: Path) -> None:
-    folder, index_dir = tmp_path / "policies", tmp_path / "index"
-    write_final(folder)
-    settings = load_settings(index_dir=index_dir)
-    ingest([folder], index=ClauseIndex(settings, embedding=HashEmbedding()))
-    with child(LOCK_HOLDER, str(index_dir)) as holder:
-        wait_for(holder, "locked")
+    with ingested_and_locked(tmp_path) as (_, settings, holder):
         started = time.monotonic()
         reader = ClauseIndex(settings, embedding=HashEmbedding())
         hits = search("minimum DSCR for a hotel loan", index=reader, settings=settings, k=3)

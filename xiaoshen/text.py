@@ -45,6 +45,11 @@ def _jieba():  # type: ignore[no-untyped-def]
     return jieba
 
 
+def chinese_words(text: str) -> list[str]:
+    """jieba's segmentation of `text` into words (no search sub-words), blanks dropped."""
+    return [w for w in _jieba().cut(text) if w.strip()]
+
+
 def keyword_tokens(text: str, *, bigrams: bool = True) -> list[str]:
     """Tokens for BM25: stemmed lower-case English words, numbers, and jieba-segmented Chinese words.
 

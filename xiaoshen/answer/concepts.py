@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from xiaoshen.answer.rerank import CONVERSATIONAL
 from xiaoshen.index import KeywordIndex
-from xiaoshen.text import keyword_tokens
+from xiaoshen.text import chinese_words, keyword_tokens
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _PIECE = re.compile(r"[A-Za-z][A-Za-z'’]*|[\u3400-\u4dbf\u4e00-\u9fff]+|\d[\d,.]*%?|[^\sA-Za-z\d\u3400-\u4dbf\u4e00-\u9fff]")
@@ -47,13 +47,11 @@ class Word:
 
 
 def _words(question: str) -> list[Word]:
-    from xiaoshen.text import _jieba
-
     out: list[Word] = []
     for match in _PIECE.finditer(question):
         piece = match.group(0)
         if _CJK.match(piece):
-            out.extend(Word(w, tuple(keyword_tokens(w, bigrams=False)), True) for w in _jieba().cut(piece))
+            out.extend(Word(w, tuple(keyword_tokens(w, bigrams=False)), True) for w in chinese_words(piece))
         else:
             out.append(Word(piece, tuple(keyword_tokens(piece, bigrams=False)), False))
     return out

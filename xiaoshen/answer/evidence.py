@@ -15,7 +15,7 @@ import re
 from xiaoshen.answer.rerank import Reranked, coverage, question_tokens
 from xiaoshen.index import KeywordIndex, searchable_text
 from xiaoshen.settings import AnswerSettings
-from xiaoshen.text import keyword_tokens
+from xiaoshen.text import chinese_words, keyword_tokens
 
 EVIDENCE_FEATURES = ("dense_top5", "coverage_top3", "coverage_top1", "unknown_words", "best_sentence_cosine",
                      "best_sentence_coverage", "number_missing", "focus_coverage")
@@ -46,12 +46,10 @@ def focus_phrase(question: str) -> str | None:
         return None
     # The jieba words after the question word ("支付多少违约金"), else the last two before it within its
     # clause ("……的不良贷款容忍度是多少" -> 不良贷款容忍度): a fixed-width window would cut a word in half.
-    from xiaoshen.text import _jieba
-
-    after = [w for w in _jieba().cut(_ZH_BREAK.split(question[asked.end():])[0]) if w.strip()]
+    after = chinese_words(_ZH_BREAK.split(question[asked.end():])[0])
     if after and len("".join(after[:2])) >= 2:  # 需要支付多少违约金 -> 违约金
         return "".join(after[:2])
-    before = [w for w in _jieba().cut(_ZH_BREAK.split(question[: asked.start()])[-1]) if w.strip()]
+    before = chinese_words(_ZH_BREAK.split(question[: asked.start()])[-1])
     phrase = "".join(before[-2:])
     return phrase if len(phrase) >= 2 else None
 

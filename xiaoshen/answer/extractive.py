@@ -90,7 +90,8 @@ class ExtractiveBackend:
             if detect_language(candidate.full_text) != language:
                 score *= 0.75
             candidate.score = score
-        return {t: w for t, w in weights.items() if t in question_tokens(question)}
+        content = question_tokens(question)
+        return {t: w for t, w in weights.items() if t in content}
 
     def _choose(self, candidates: list[_Candidate]) -> list[_Candidate]:
         ranked = sorted(candidates, key=lambda c: (-c.score, c.marker, c.position))
