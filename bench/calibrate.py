@@ -107,12 +107,13 @@ def calibrate(index: ClauseIndex) -> list[str]:
     questions = load_questions(fittable(DEV))
     prepared, support_pos, support_neg = [], [], []
     for q in questions:
-        hits = search(q.question, index=index, settings=settings, k=max(conf.retrieve_k, conf.rerank_k))
+        query = index.query(q.question)
+        hits = search(query, index=index, settings=settings, k=max(conf.retrieve_k, conf.rerank_k))
         head = hits[: conf.rerank_k]
-        sentences, cosines = sentence_cosines(q.question, head, index)
-        rows = np.asarray(rerank_features(q.question, head, sentences, cosines, keyword))
+        sentences, cosines = sentence_cosines(query, head, index)
+        rows = np.asarray(rerank_features(query, head, sentences, cosines, keyword))
         gold = np.asarray([float(any(matches_gold(h.clause, g) for g in q.gold)) for h in head])
-        prepared.append((q, hits, sentences, cosines, rows, gold))
+        prepared.append((q, query, hits, sentences, cosines, rows, gold))
         for g in q.gold:
             own = next((c for c in index.clauses({"doc_id": g.doc_id}) if matches_gold(c, g)), None)
             other = next((h.clause for h in hits if not any(matches_gold(h.clause, x) for x in q.gold)), None)
@@ -122,7 +123,7 @@ def calibrate(index: ClauseIndex) -> list[str]:
                 support_neg.append(_support(g.snippet, other.text, index, keyword, conf, allow_verbatim=False)[0])
 
     # 1. Rerank, on the answerable questions.
-    answerable = [(rows, gold) for q, _, _, _, rows, gold in prepared if q.answerable]
+    answerable = [(rows, gold) for q, _, _, _, _, rows, gold in prepared if q.answerable]
     weights = fit_listwise(answerable)
 
     def top1(w: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
@@ -141,9 +142,9 @@ def calibrate(index: ClauseIndex) -> list[str]:
 
     # 2. Evidence bar, on the hits as the fitted rerank orders them.
     features, labels = [], []
-    for q, hits, sentences, cosines, rows, _ in prepared:
+    for q, query, hits, sentences, cosines, rows, _ in prepared:
         ranked = reorder(hits, sentences, cosines, list(rows @ weights))
-        features.append(evidence_features(q.question, ranked, keyword))
+        features.append(evidence_features(query, ranked, keyword))
         labels.append(1.0 if q.answerable else 0.0)
     x, y = np.asarray(features), np.asarray(labels)
     model = fit_logistic(x, y)
@@ -179,16 +180,17 @@ def confidence_rows(index: ClauseIndex, path: Path) -> tuple[np.ndarray, np.ndar
     keyword = index.keyword_index()
     x, y, groups = [], [], []
     for q in load_questions(fittable(path)):
-        hits = search(q.question, index=index, settings=settings, k=max(conf.retrieve_k, conf.rerank_k))
+        query = index.query(q.question)
+        hits = search(query, index=index, settings=settings, k=max(conf.retrieve_k, conf.rerank_k))
         head = hits[: conf.rerank_k]
-        sentences, cosines = sentence_cosines(q.question, head, index)
-        rows = np.asarray(rerank_features(q.question, head, sentences, cosines, keyword))
+        sentences, cosines = sentence_cosines(query, head, index)
+        rows = np.asarray(rerank_features(query, head, sentences, cosines, keyword))
         gold = np.asarray([float(any(matches_gold(h.clause, g) for g in q.gold)) for h in head])
         if q.answerable:
             groups.append((rows, gold))
         scores = list(rows @ np.asarray(conf.rerank_weights))
         ranked = reorder(hits, sentences, cosines, scores)
-        p = min(max(answer_probability(evidence_features(q.question, ranked, keyword), conf), 1e-6), 1 - 1e-6)
+        p = min(max(answer_probability(evidence_features(query, ranked, keyword), conf), 1e-6), 1 - 1e-6)
         margin = ranked.scores[0] - ranked.scores[1] if len(ranked.scores) > 1 else 0.0
         x.append([np.log(p / (1 - p)), margin])
         y.append(float(q.answerable and any(matches_gold(ranked.hits[0].clause, g) for g in q.gold)))

@@ -53,13 +53,15 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from xiaoshen.embeddings import build_embedding
 from xiaoshen.errors import IndexStoreError
+from xiaoshen.query import Query
+from xiaoshen.sentence_store import SentenceStore
 from xiaoshen.settings import Settings
 from xiaoshen.text import acronym_definitions, keyword_token_pair, keyword_tokens, with_acronyms
 from xiaoshen.types import Clause, DocumentSummary
 
 _GET_PAGE = 5000  # Chroma caps how many records one get() may return
 _WRITE_BATCH = 5000  # clauses per upsert call
-KEYWORD_FORMAT = 2  # layout of the pickled KeywordIndex; older caches are rebuilt
+KEYWORD_FORMAT = 3  # layout of the pickled KeywordIndex; older caches are rebuilt
 DEFAULT_LOCK_TIMEOUT = 3600.0  # seconds a second writer waits before giving up
 LEGACY_WRITE = "legacy"  # the write id of records stored before write ids existed
 _TOTALS_ID = "totals"
@@ -154,6 +156,30 @@ def cosines_to(vector: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (matrix @ vector) / np.where(norms == 0, 1.0, norms)
 
 
+def clause_units(text: str) -> list[str]:
+    """A clause's quotable units as rerank and the extractive draft score them (with list lead-ins)."""
+    # Imported here: xiaoshen.answer's package init imports the engine, which imports this module.
+    from xiaoshen.answer.sentences import quotable_units
+
+    return [u.full_text for u in quotable_units(text)] or [text]
+
+
+def clause_sentences(text: str) -> list[str]:
+    """A clause's plain sentences, as verification compares an answer sentence with them."""
+    from xiaoshen.answer.sentences import split_sentences
+
+    return split_sentences(text) or [text]
+
+
+_FILTER_FIELDS = frozenset({"doc_id", "language", "format", "section", "status", "access_public"})
+
+
+def filter_fields(meta: dict[str, Any]) -> dict[str, Any]:
+    """The metadata the keyword side's filter reads (retrieve.ClauseFilter.matches). The rest, LlamaIndex's
+    node JSON above all (about 1 kB a clause), stays in the store: 514 MB of the client's memory at 100k."""
+    return {k: v for k, v in meta.items() if k in _FILTER_FIELDS or k.startswith("role_")}
+
+
 def searchable_text(clause: Clause) -> str:
     """What both retrievers see: the clause with its document title, heading path and number, so a
     question naming the policy ("CRE standards") or the topic of the chapter finds it."""
@@ -171,10 +197,11 @@ class CorpusStats:
     acronyms: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, clauses: Iterable[Clause]) -> CorpusStats:
+    def of(cls, clauses: Iterable[Clause], store: SentenceStore | None = None) -> CorpusStats:
         stats = cls()
         for clause in clauses:
-            stats.count(clause, keyword_tokens(searchable_text(clause), bigrams=False))
+            text = searchable_text(clause)
+            stats.count(clause, list(store.plain_tokens(text)) if store else keyword_tokens(text, bigrams=False))
         return stats
 
     def count(self, clause: Clause, tokens: list[str]) -> None:
@@ -300,14 +327,19 @@ class KeywordIndex:
     manifests: dict[str, tuple[str, int, str]] = field(default_factory=dict)
     format: int = KEYWORD_FORMAT
     acronyms: dict[str, tuple[str, ...]] = field(init=False)
+    # Where clause text's tokens were stored at ingest; attached by ClauseIndex, never pickled.
+    store: SentenceStore | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.stats is None:
-            self.stats = CorpusStats.of(self.clauses)
+            self.stats = CorpusStats.of(self.clauses, self.store)
         if not self.record_ids:
             self.record_ids = [c.clause_id for c in self.clauses]
         # Acronyms the policies define ("debt service coverage ratio (DSCR)") -> long-form tokens.
         self.acronyms = self.stats.resolved_acronyms()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "store": None}
 
     @property
     def _document_frequency(self) -> dict[str, int]:
@@ -329,7 +361,16 @@ class KeywordIndex:
 
     def words(self, text: str) -> set[str]:
         """Keyword tokens of `text` (no bigrams) with the defined acronyms of the words it has."""
-        return with_acronyms(set(keyword_tokens(text, bigrams=False)), self.acronyms)
+        return with_acronyms(set(self.plain_tokens(text)), self.acronyms)
+
+    def plain_tokens(self, text: str) -> tuple[str, ...]:
+        """`keyword_tokens(text, bigrams=False)`, from the tokens stored at ingest for clause text."""
+        return self.store.plain_tokens(text) if self.store else tuple(keyword_tokens(text, bigrams=False))
+
+    def prefetch(self, texts: list[str]) -> None:
+        """Load the stored tokens of many texts in one read (rerank and the draft ask for dozens)."""
+        if self.store:
+            self.store.token_pairs(texts)
 
     @cached_property
     def by_id(self) -> dict[str, Clause]:
@@ -347,32 +388,36 @@ class KeywordIndex:
     @classmethod
     def build(cls, build_id: str, records: list[tuple[str, str, dict[str, Any]]], *,
               stats: CorpusStats | None = None, derive: set[str] | None = None,
-              manifests: dict[str, tuple[str, int, str]] | None = None) -> KeywordIndex:
+              manifests: dict[str, tuple[str, int, str]] | None = None,
+              store: SentenceStore | None = None) -> KeywordIndex:
         """BM25 over `records`. `stats` are the maintained statistics of the records whose source is not
         in `derive`; the others' are counted here, in the same tokenisation pass (all when `stats` is
-        None)."""
+        None). Tokens come from `store` where ingest put them, so a rebuild after a write tokenises only
+        what is new."""
         import bm25s
 
         clauses = [clause_from_record(i, t, m) for i, t, m in records]
         total = CorpusStats() if stats is None else CorpusStats(stats.clauses, dict(stats.df),
                                                                  {k: dict(v) for k, v in stats.acronyms.items()})
+        texts = [searchable_text(c) for c in clauses]
+        pairs = store.token_pairs(texts) if store else [keyword_token_pair(t) for t in texts]
         corpus: list[list[str]] = []
-        for clause in clauses:
-            tokens, plain = keyword_token_pair(searchable_text(clause))
-            corpus.append(tokens or ["\u2205"])
+        for clause, (tokens, plain) in zip(clauses, pairs, strict=True):
+            corpus.append(list(tokens) or ["\u2205"])
             if stats is None or (derive and clause.source in derive):
-                total.count(clause, plain)
+                total.count(clause, list(plain))
         model = bm25s.BM25()
         if corpus:
             model.index(corpus, show_progress=False)
-        return cls(build_id, clauses, [m for _, _, m in records], model, [i for i, _, _ in records], total,
-                   dict(manifests or {}))
+        return cls(build_id, clauses, [filter_fields(m) for _, _, m in records], model, [i for i, _, _ in records],
+                   total, dict(manifests or {}), store=store)
 
-    def search(self, query: str, k: int, keep: Callable[[dict[str, Any]], bool]) -> list[tuple[Clause, float]]:
-        tokens = keyword_tokens(query)
-        # A question may use the acronym where the clause spells it out, or the other way round.
-        tokens += sorted(with_acronyms(set(tokens), self.acronyms) - set(tokens))
-        tokens = [t for t in tokens if t in self.model.vocab_dict] if self.clauses else []
+    def search(self, query: Query | str, k: int, keep: Callable[[dict[str, Any]], bool]) -> list[tuple[Clause, float]]:
+        # A question may use the acronym where the clause spells it out, or the other way round: the
+        # query's tokens carry both.
+        if isinstance(query, str):
+            query = Query.build(query, self)
+        tokens = [t for t in query.bm25_tokens if t in self.model.vocab_dict] if self.clauses else []
         if not tokens or k <= 0:
             return []
         scores = np.asarray(self.model.get_scores(tokens), dtype=np.float64)
@@ -484,6 +529,8 @@ class ClauseIndex:
         self._vector_lock = threading.Lock()
         self._query_vectors: OrderedDict[str, list[float]] = OrderedDict()
         self._text_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.sentences = SentenceStore(settings.keyword_cache_dir / f"{settings.collection}-sentences.sqlite",
+                                       settings.embedding.model)
         # In server mode there is no local index directory; the lock then only orders this machine's writers.
         lock_dir = settings.keyword_cache_dir if settings.chroma_url else settings.index_dir
         self._lock = _WriterLock(lock_dir / f"{settings.collection}.writer.lock")
@@ -603,6 +650,7 @@ class ClauseIndex:
                     loaded = pickle.load(fh)  # our own file, written below
                 if (isinstance(loaded, KeywordIndex) and getattr(loaded, "format", 1) == KEYWORD_FORMAT
                         and loaded.build_id == build_id and loaded.manifests == _views(self._read_manifests())):
+                    loaded.store = self.sentences
                     self._keyword = loaded
                     return loaded
             except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
@@ -628,7 +676,8 @@ class ClauseIndex:
         admitted, derive = _admit(raw, manifests)
         complete = {s: m for s, m in manifests.items() if m.write_id and s not in derive}
         stats = self._committed_stats(complete)
-        keyword = KeywordIndex.build(build_id, admitted, stats=stats, derive=derive, manifests=_views(manifests))
+        keyword = KeywordIndex.build(build_id, admitted, stats=stats, derive=derive, manifests=_views(manifests),
+                                     store=self.sentences)
         after = self._stored_metadata()
         cacheable = (not before.get("writing") and not after.get("writing")
                      and before.get("build_id") == after.get("build_id") == build_id)
@@ -662,7 +711,8 @@ class ClauseIndex:
                 if meta is not None and meta.get("write_id") == manifest.write_id:
                     out[manifest.source] = CorpusStats.from_json(str(meta["stats"]))
                 else:
-                    out[manifest.source] = CorpusStats.of(self._write_clauses(manifest.source, manifest.write_id))
+                    out[manifest.source] = CorpusStats.of(self._write_clauses(manifest.source, manifest.write_id),
+                                                          self.sentences)
         return out
 
     def _write_clauses(self, source: str, write_id: str) -> list[Clause]:
@@ -672,7 +722,14 @@ class ClauseIndex:
     def _keyword_cache_path(self, build_id: str) -> Path:
         return self.settings.keyword_cache_dir / f"{self.settings.collection}-{build_id}.v{KEYWORD_FORMAT}.pkl"
 
-    def dense_search(self, query: str, k: int, filters: MetadataFilters | None) -> list[tuple[Clause, float]]:
+    def query(self, text: str) -> Query:
+        """`text` as a Query against this index's corpus, its vector from this index's model."""
+        return Query.build(text, self.keyword_index(), self.query_vector)
+
+    def _vector_of(self, query: Query | str) -> np.ndarray:
+        return query.vector if isinstance(query, Query) else np.asarray(self.query_vector(query), dtype=np.float32)
+
+    def dense_search(self, query: Query | str, k: int, filters: MetadataFilters | None) -> list[tuple[Clause, float]]:
         """Nearest clauses by embedding, filtered inside the Chroma query; returns (clause, cosine)."""
         # Resolve ids through the keyword index's records: the node JSON LlamaIndex stores keeps the
         # metadata of the first write, while statuses change when a newer version arrives; and only
@@ -680,7 +737,7 @@ class ClauseIndex:
         keyword = self.keyword_index()
         if not keyword.clauses:
             return []
-        vector = self.query_vector(query)
+        vector = self._vector_of(query).tolist()
         result = self.vector_store.query(
             VectorStoreQuery(query_embedding=vector, similarity_top_k=k, filters=filters)
         )
@@ -715,9 +772,8 @@ class ClauseIndex:
                 self._text_vectors.move_to_end(text)
         missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            # float32 rows, not the model's lists of Python floats (eight times the memory).
-            computed = dict(zip(missing, np.asarray(self.embedding.get_text_embedding_batch(missing),
-                                                    dtype=np.float32), strict=True))
+            # Stored at ingest for clause sentences; float32 rows, not the model's lists of Python floats.
+            computed = self.sentences.vectors(missing, self.embedding.get_text_embedding_batch)
             known.update(computed)
             with self._vector_lock:
                 self._text_vectors.update(computed)
@@ -725,11 +781,11 @@ class ClauseIndex:
                     self._text_vectors.popitem(last=False)
         return np.asarray([known[t] for t in texts], dtype=np.float32).reshape(len(texts), -1)
 
-    def query_cosines(self, query: str, texts: list[str]) -> np.ndarray:
+    def query_cosines(self, query: Query | str, texts: list[str]) -> np.ndarray:
         """Cosine of the query to each text (clause sentences, through the cache above)."""
-        return cosines_to(np.asarray(self.query_vector(query), dtype=np.float32), self.text_vectors(texts))
+        return cosines_to(self._vector_of(query), self.text_vectors(texts))
 
-    def dense_similarities(self, query: str, clause_ids: list[str]) -> dict[str, float]:
+    def dense_similarities(self, query: Query | str, clause_ids: list[str]) -> dict[str, float]:
         """Cosine of the query to each given clause's stored vector (for clauses the nearest-neighbour
         search did not return)."""
         if not clause_ids:
@@ -739,7 +795,7 @@ class ClauseIndex:
         vectors = np.asarray(stored["embeddings"], dtype=np.float32)
         if vectors.size == 0:
             return {}
-        cosines = cosines_to(np.asarray(self.query_vector(query), dtype=np.float32), vectors)
+        cosines = cosines_to(self._vector_of(query), vectors)
         by_record = keyword.by_record
         return {by_record[r].clause_id if r in by_record else r: c
                 for r, c in zip(stored["ids"], cosines.tolist(), strict=True)}
@@ -791,8 +847,17 @@ class ClauseIndex:
             return state
 
     def embed_clauses(self, clauses: list[Clause]) -> list[list[float]]:
+        """The clauses' vectors; also stores the tokens and sentence vectors the answer stage will need."""
         texts = [searchable_text(c) for c in clauses]
-        return self.embedding.get_text_embedding_batch(texts)
+        vectors = self.embedding.get_text_embedding_batch(texts)
+        units = [u for c in clauses for u in clause_units(c.text)]
+        sentences = [s for c in clauses for s in clause_sentences(c.text)]
+        headings = [f"{c.title} {c.heading}" for c in clauses]
+        # Vectors for the units only: the default (extractive) answer quotes them verbatim, so verification
+        # never embeds; an LLM's paraphrase is compared with the plain sentences, embedded (and stored) then.
+        self.sentences.prepare([*texts, *headings, *(c.text for c in clauses), *units, *sentences], units,
+                               self.embedding.get_text_embedding_batch)
+        return vectors
 
     def replace_source(self, source: str, clauses: list[Clause], embeddings: list[list[float]]) -> None:
         """Make `source` hold exactly these clauses, atomically for readers: the new clauses under a new
@@ -839,7 +904,7 @@ class ClauseIndex:
         manifests = self._session_manifests()
         old = manifests.get(source) or self._adopt(source)
         write_id = uuid.uuid4().hex[:12]
-        stats = CorpusStats.of(clauses)
+        stats = CorpusStats.of(clauses, self.sentences)
         # 1. Announce the write, so a crash before the commit is recognised as one.
         self._put_manifest(replace(old, pending=write_id) if old else Manifest(source, pending=write_id))
         # 2. The new clauses, beside the committed ones.
@@ -975,7 +1040,7 @@ class ClauseIndex:
         manifest = Manifest(source, str(meta.get("content_hash", "")), write_of(meta), len(raw),
                             ids_digest(i for i, _, _ in raw), "", str(meta.get("doc_id", "")),
                             str(meta.get("version", "")))
-        self._commit(manifest, CorpusStats.of(clause_from_record(i, t, m) for i, t, m in raw), None)
+        self._commit(manifest, CorpusStats.of((clause_from_record(i, t, m) for i, t, m in raw), self.sentences), None)
         return manifest
 
     def _repair(self, interrupted: bool = False) -> StoreState:

@@ -8,7 +8,6 @@ current one, unless the question asks for a version by number or by year ("under
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from llama_index.core.vector_stores.types import (
@@ -20,49 +19,28 @@ from llama_index.core.vector_stores.types import (
 from pydantic import BaseModel, Field
 
 from xiaoshen.errors import XiaoshenError
-from xiaoshen.index import ClauseIndex, KeywordIndex
+from xiaoshen.index import ClauseIndex
+from xiaoshen.query import Query, version_key
 from xiaoshen.settings import Settings
-from xiaoshen.text import detect_language, keyword_tokens
+from xiaoshen.text import keyword_tokens
 from xiaoshen.types import Clause, DocumentSummary, Hit
 
-_VERSION_NUMBER = re.compile(
-    r"\b(?:v|ver\.?|version|rev\.?|revision)\s*(\d+(?:\.\d+)*)\b|(\d+(?:\.\d+)*)\s*版|版本\s*(\d+(?:\.\d+)*)", re.I)
-_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
-# A year names a version only with words like these ("the 2023 version", "2023年版"), not in "loans booked
-# in 2023" or "an appraisal from 2023, now 14 months old".
-_VERSION_WORDS = re.compile(r"\b(?:version|edition|revision|superseded|previous|former)\b|版", re.I)
 
-
-def _version_key(version: str) -> tuple[int, ...]:
-    """'2' and '2.0' name the same version."""
-    parts = [int(p) for p in re.findall(r"\d+", version)]
-    while len(parts) > 1 and parts[-1] == 0:
-        parts.pop()
-    return tuple(parts)
-
-
-def asked_versions(query: str) -> tuple[set[tuple[int, ...]], set[int]]:
-    """The version numbers and the effective years a question names as the version it asks about."""
-    numbers = {_version_key(next(g for g in m.groups() if g)) for m in _VERSION_NUMBER.finditer(query)}
-    years = {int(y) for y in _YEAR.findall(query)} if _VERSION_WORDS.search(query) else set()
-    return numbers, years
-
-
-def _versions_asked_for(query: str, clauses: list[Clause], keyword: KeywordIndex) -> set[tuple[str, str]]:
+def _versions_asked_for(query: Query, clauses: list[Clause]) -> set[tuple[str, str]]:
     """(doc id, version) pairs among the candidates that the question asks for by number or year."""
-    numbers, years = asked_versions(query)
+    numbers, years = query.versions
     if not numbers and not years:
         return set()
     asked = {(c.doc_id, c.version) for c in clauses
-             if _version_key(c.version) in numbers or (c.effective_date and c.effective_date.year in years)}
+             if version_key(c.version) in numbers or (c.effective_date and c.effective_date.year in years)}
     # "Under the Collateral Policy v2.0": the number belongs to the document the question names, when it
     # names one (by id, or by the best-covered title, at least half its words), not to every document
     # that happens to have a version 2.0.
-    words = keyword.words(query)  # with the acronyms the policies define ("CRE")
+    words = query.words  # with the acronyms the policies define ("CRE")
     titles = {c.doc_id: set(keyword_tokens(c.title, bigrams=False)) for c in clauses}
     share = {doc: len(title & words) / len(title) for doc, title in titles.items() if title}
     best = max(share.values(), default=0.0)
-    named = {doc for doc in titles if doc.lower() in query.lower()} or \
+    named = {doc for doc in titles if doc.lower() in query.text.lower()} or \
         {doc for doc, value in share.items() if value >= 0.5 and value == best}
     return {pair for pair in asked if pair[0] in named} if named else asked
 
@@ -148,7 +126,7 @@ class ClauseFilter(BaseModel):
 
 
 def search(
-    query: str,
+    query: Query | str,
     *,
     index: ClauseIndex,
     settings: Settings,
@@ -157,14 +135,17 @@ def search(
 ) -> list[Hit]:
     """The top-k clauses for `query`, current versions ranked ahead of superseded ones unless the
     question asks for an earlier version."""
-    query = query.strip()
-    if not query:
+    if isinstance(query, str):
+        if not query.strip():
+            raise XiaoshenError("Empty query", "type a question or keywords")
+        query = index.query(query)
+    if not query.text:
         raise XiaoshenError("Empty query", "type a question or keywords")
     conf = settings.retrieval
     k = k or conf.top_k
     filters = filters or ClauseFilter()
     dense_weight = conf.dense_weight
-    if conf.dense_weight_zh is not None and detect_language(query) == "zh":
+    if conf.dense_weight_zh is not None and query.language == "zh":
         dense_weight = conf.dense_weight_zh
     dense = index.dense_search(query, conf.candidates, filters.to_metadata_filters())
     sparse = index.keyword_index().search(query, conf.candidates, filters.matches)
@@ -193,7 +174,7 @@ def search(
         rank = 1 + sum(c > cosine for c in dense_cosines)
         e["score"] += dense_weight / (conf.rrf_k + rank)
         e["dense_similarity"] = cosine
-    asked = _versions_asked_for(query, [e["clause"] for e in fused.values()], index.keyword_index())
+    asked = _versions_asked_for(query, [e["clause"] for e in fused.values()])
     asked_docs = {doc_id for doc_id, _ in asked}
     for e in fused.values():
         clause = e["clause"]

@@ -1,6 +1,6 @@
 """Answer backends behind one small protocol, registered by name.
 
-A backend turns (question, numbered clauses) into answer text with [n] markers. Verification,
+A backend turns (query, numbered clauses) into answer text with [n] markers. Verification,
 abstention and citation building are the engine's job and apply to every backend alike.
 """
 
@@ -10,8 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from xiaoshen.query import Query
 from xiaoshen.settings import Settings
-from xiaoshen.types import Hit, Language
+from xiaoshen.types import Hit
 
 TokenSink = Callable[[str], None]
 
@@ -30,8 +31,8 @@ class AnswerBackend(Protocol):
     # Whether the context is given in reranked order (xiaoshen/answer/rerank.py) rather than fused order.
     reranked_context: bool
 
-    def draft(self, question: str, context: list[Hit], language: Language, on_token: TokenSink | None = None) -> Draft:
-        """Answer `question` from `context` (marker n = context[n-1])."""
+    def draft(self, query: Query, context: list[Hit], on_token: TokenSink | None = None) -> Draft:
+        """Answer `query` from `context` (marker n = context[n-1]), in the question's language."""
         ...
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from xiaoshen.answer.rerank import CONVERSATIONAL
 from xiaoshen.index import KeywordIndex
+from xiaoshen.query import CONVERSATIONAL
 from xiaoshen.text import chinese_words, keyword_tokens
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from xiaoshen.answer.sentences import split_sentences
 from xiaoshen.index import KeywordIndex
+from xiaoshen.query import Query
 from xiaoshen.text import keyword_tokens
 from xiaoshen.types import Hit, Language
 
@@ -44,17 +45,17 @@ class Conflict:
             "); check which one applies."
 
 
-def find_conflicts(question: str, context: list[Hit], keyword: KeywordIndex, top: int = 3) -> list[Conflict]:
+def find_conflicts(query: Query, context: list[Hit], keyword: KeywordIndex, top: int = 3) -> list[Conflict]:
     """Compare the best-matching sentence of the top clause of each current document among the first
     `top` hits; figures of the same unit that differ between documents are a conflict."""
-    q_tokens = set(keyword_tokens(question, bigrams=False))
-    weight = sum(keyword.idf(t) for t in q_tokens) or 1.0
+    q_tokens = set(query.plain)
+    weight = sum(query.weights.values()) or 1.0
     best: dict[str, tuple[int, str]] = {}
     for n, hit in enumerate(context[:top], start=1):
         clause = hit.clause
         if clause.status != "current" or clause.doc_id in best:
             continue
-        scored = [(sum(keyword.idf(t) for t in q_tokens & set(keyword_tokens(s, bigrams=False))) / weight, s)
+        scored = [(sum(query.weights[t] for t in q_tokens & set(keyword.plain_tokens(s))) / weight, s)
                   for s in split_sentences(clause.text)]
         coverage, sentence = max(scored, default=(0.0, ""))
         if coverage >= 0.5:

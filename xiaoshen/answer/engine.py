@@ -17,7 +17,6 @@ from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex
 from xiaoshen.retrieve import ClauseFilter, search
 from xiaoshen.settings import Settings
-from xiaoshen.text import detect_language
 from xiaoshen.types import Answer, AnswerSentence, Citation, Hit, Language
 
 NOT_ADDRESSED = {
@@ -55,12 +54,16 @@ def answer(
     name = backend or settings.answer.backend
     if name not in BACKENDS:
         raise XiaoshenError(f"Unknown answer backend {name!r}", "choose one of: " + ", ".join(sorted(BACKENDS)))
-    language: Language = detect_language(question)
+    if not question.strip():
+        raise XiaoshenError("Empty query", "type a question or keywords")
+    # Tokenised, weighed and embedded once for every stage below.
+    query = index.query(question)
+    language: Language = query.language
     conf = settings.answer
-    found = search(question, index=index, settings=settings, k=max(conf.retrieve_k, conf.rerank_k), filters=filters)
+    found = search(query, index=index, settings=settings, k=max(conf.retrieve_k, conf.rerank_k), filters=filters)
     # The evidence bar always judges the reranked hits; the context is in the order the backend asks
     # for, and `retrieval` reports that order, so marker [n] is always retrieval rank n.
-    ranked = rerank(question, found, index, conf)
+    ranked = rerank(query, found, index, conf)
     drafter = BACKENDS[name](settings, index)
     hits = (ranked.hits if getattr(drafter, "reranked_context", True) else found)[: conf.retrieve_k]
     context = hits[: settings.answer.context_k]
@@ -71,7 +74,7 @@ def answer(
                 if _INSTRUCTION.search(h.clause.text)]
 
     keyword = index.keyword_index()
-    probability = answer_probability(evidence_features(question, ranked, keyword), settings.answer)
+    probability = answer_probability(evidence_features(query, ranked, keyword), settings.answer)
     base["confidence"] = round(answer_confidence(probability, ranked, settings.answer), 3)
     missing = missing_concepts(question, keyword)
     if missing:
@@ -79,7 +82,7 @@ def answer(
     if not context or probability < settings.answer.evidence_threshold:
         return _abstain(base, context, warnings, started)
 
-    draft = drafter.draft(question, context, language, on_token)
+    draft = drafter.draft(query, context, on_token)
     if draft.declined or not draft.text.strip():
         return _abstain(base, context, warnings, started)
     checked = verify(draft.text, context, index, settings.answer)
@@ -87,7 +90,7 @@ def answer(
         return _abstain(base, context, [*warnings, "The backend returned no usable sentence."], started)
 
     quotes = {**checked.quotes, **(draft.quotes or {})}
-    conflicts = find_conflicts(question, context, keyword)
+    conflicts = find_conflicts(query, context, keyword)
     notes = [AnswerSentence(text=c.note(context, language), citations=[n for n, _, _ in c.statements],
                             supported=True, reasoning=True) for c in conflicts]
     for conflict in conflicts:

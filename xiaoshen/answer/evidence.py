@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import re
 
-from xiaoshen.answer.rerank import Reranked, coverage, question_tokens
+from xiaoshen.answer.rerank import Reranked, coverage
 from xiaoshen.index import KeywordIndex, searchable_text
+from xiaoshen.query import Query, question_tokens
 from xiaoshen.settings import AnswerSettings
 from xiaoshen.text import chinese_words, keyword_tokens
 
@@ -54,20 +55,22 @@ def focus_phrase(question: str) -> str | None:
     return phrase if len(phrase) >= 2 else None
 
 
-def focus_tokens(question: str) -> set[str]:
-    """The content words naming what the question asks for (empty when no such phrase is found)."""
+def focus_tokens(question: str, content: frozenset[str] | set[str] | None = None) -> set[str]:
+    """The content words naming what the question asks for (empty when no such phrase is found);
+    `content` is the question's content words when already known (Query.content)."""
     found: set[str] = set()
     for match in _EN_FOCUS.finditer(question):
         found |= set(keyword_tokens(match.group(1), bigrams=False))
     for match in _ZH_FOCUS.finditer(question):
         found |= set(keyword_tokens(match.group(1) or match.group(2), bigrams=False))
-    return found & question_tokens(question)
+    return found & (question_tokens(question) if content is None else content)
 
 
-def evidence_features(question: str, ranked: Reranked, keyword: KeywordIndex) -> list[float]:
-    """The features of EVIDENCE_FEATURES for the reranked hits of `question`."""
+def evidence_features(query: Query, ranked: Reranked, keyword: KeywordIndex) -> list[float]:
+    """The features of EVIDENCE_FEATURES for the reranked hits of `query`."""
     hits = ranked.hits
-    weights = {t: keyword.idf(t) for t in question_tokens(question)}
+    question = query.text
+    weights = query.content_weights
     total = sum(weights.values()) or 1.0
     top = [keyword.words(searchable_text(h.clause)) for h in hits[:3]]
     in_top3 = set().union(*top) if top else set()
@@ -80,7 +83,7 @@ def evidence_features(question: str, ranked: Reranked, keyword: KeywordIndex) ->
                         for sentences in ranked.sentences[:3] for s in sentences), default=0.0)
     number_missing = float(bool(hits) and bool(_ASKS_NUMBER.search(question))
                            and not re.search(r"\d", hits[0].clause.text))
-    focus = {t: keyword.idf(t) for t in focus_tokens(question)}
+    focus = {t: keyword.idf(t) for t in focus_tokens(question, query.content)}
     focus_cov = coverage(focus, in_top3) if focus else 1.0
     return [dense, cov3, cov1, unknown, sentence_cos, sentence_cov, number_missing, focus_cov]
 

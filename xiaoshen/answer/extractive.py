@@ -17,12 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xiaoshen.answer.backends import Draft, TokenSink, register
-from xiaoshen.answer.rerank import coverage, question_tokens
+from xiaoshen.answer.rerank import coverage
 from xiaoshen.answer.sentences import QuotableUnit, quotable_units
 from xiaoshen.index import ClauseIndex
+from xiaoshen.query import Query
 from xiaoshen.settings import Settings
-from xiaoshen.text import detect_language, keyword_tokens
-from xiaoshen.types import Hit, Language
+from xiaoshen.text import detect_language
+from xiaoshen.types import Hit
 
 
 @dataclass
@@ -53,7 +54,7 @@ class ExtractiveBackend:
         self.settings = settings
         self.index = index
 
-    def draft(self, question: str, context: list[Hit], language: Language, on_token: TokenSink | None = None) -> Draft:
+    def draft(self, query: Query, context: list[Hit], on_token: TokenSink | None = None) -> Draft:
         candidates = [
             _Candidate(marker, position, unit)
             for marker, hit in enumerate(context, start=1)
@@ -62,7 +63,7 @@ class ExtractiveBackend:
         ]
         if not candidates:
             return Draft("", declined=True)
-        weights = self._score(question, candidates, language)
+        weights = self._score(query, candidates)
         chosen = self._complete(weights, self._choose(candidates), candidates, context)
         chosen.sort(key=lambda c: (c.marker, c.position))
         parts, previous = [], None
@@ -79,19 +80,19 @@ class ExtractiveBackend:
             quotes.setdefault(c.marker, c.text)
         return Draft(text, quotes=quotes)
 
-    def _score(self, question: str, candidates: list[_Candidate], language: Language) -> dict[str, float]:
-        """Score every candidate; returns the question's IDF weights."""
-        cosines = self.index.query_cosines(question, [c.full_text for c in candidates])
+    def _score(self, query: Query, candidates: list[_Candidate]) -> dict[str, float]:
+        """Score every candidate; returns the IDF weights of the question's content words."""
+        texts = [c.full_text for c in candidates]
+        cosines = self.index.query_cosines(query, texts)
         keyword = self.index.keyword_index()
-        weights = {t: keyword.idf(t) for t in keyword_tokens(question, bigrams=False)}
+        keyword.prefetch(texts)
         for candidate, cosine in zip(candidates, cosines, strict=True):
-            covered = coverage(weights, keyword.words(candidate.full_text))
+            covered = coverage(query.weights, keyword.words(candidate.full_text))
             score = 0.55 * float(cosine) + 0.45 * covered + 0.6 / candidate.marker
-            if detect_language(candidate.full_text) != language:
+            if detect_language(candidate.full_text) != query.language:
                 score *= 0.75
             candidate.score = score
-        content = question_tokens(question)
-        return {t: w for t, w in weights.items() if t in content}
+        return query.content_weights
 
     def _choose(self, candidates: list[_Candidate]) -> list[_Candidate]:
         ranked = sorted(candidates, key=lambda c: (-c.score, c.marker, c.position))

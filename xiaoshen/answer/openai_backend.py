@@ -8,6 +8,7 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
 from xiaoshen.answer.backends import Draft, TokenSink, register
 from xiaoshen.errors import XiaoshenError
+from xiaoshen.query import Query
 from xiaoshen.settings import Settings
 from xiaoshen.types import Hit, Language
 
@@ -59,9 +60,9 @@ class OpenAICompatibleBackend:
             context_window=8192,
         )
 
-    def draft(self, question: str, context: list[Hit], language: Language, on_token: TokenSink | None = None) -> Draft:
+    def draft(self, query: Query, context: list[Hit], on_token: TokenSink | None = None) -> Draft:
         conf = self.settings.llm
-        messages = build_messages(question, context[: conf.max_excerpts], language,
+        messages = build_messages(query.text, context[: conf.max_excerpts], query.language,
                                   self.settings.answer.max_sentences, conf.allow_decline)
         parts: list[str] = []
         try:

@@ -20,18 +20,12 @@ from xiaoshen.answer.quantities import comparable_share, condition_share, condit
 from xiaoshen.answer.references import referenced_by_others
 from xiaoshen.answer.sentences import quotable_units
 from xiaoshen.index import ClauseIndex, KeywordIndex, searchable_text
+from xiaoshen.query import Query
 from xiaoshen.settings import AnswerSettings
-from xiaoshen.text import keyword_tokens
 from xiaoshen.types import Hit
 
 RERANK_FEATURES = ("coverage", "heading_coverage", "best_sentence_cosine", "log_rank", "best_sentence_coverage",
                    "comparable_quantities", "referenced_by_hits", "figure_in_band")
-
-# Words of the asker, not of the subject: they should not count as "not covered".
-CONVERSATIONAL = frozenset(keyword_tokens(
-    "client clients customer customers my our us we want wants much many get go deal put can could would did "
-    "does okay still need needs actually really someone anyone 客户 我们 能不能 可以 需要 多少 什么 怎么 一下 "
-    "这个 这笔 这家 他 她 它", bigrams=False))
 
 
 @dataclass
@@ -42,25 +36,20 @@ class Reranked:
     scores: list[float]  # the fitted score of each reordered hit (the first rerank_k only)
 
 
-def question_tokens(question: str) -> set[str]:
-    """The question's content words (stems, jieba words), without the asker's conversational words."""
-    return set(keyword_tokens(question, bigrams=False)) - CONVERSATIONAL
-
-
 def coverage(weights: dict[str, float], tokens: set[str]) -> float:
     """IDF-weighted share of the question's words found in `tokens`."""
     total = sum(weights.values()) or 1.0
     return sum(w for t, w in weights.items() if t in tokens) / total
 
 
-def sentence_cosines(question: str, hits: list[Hit], index: ClauseIndex) -> tuple[list[list[str]], list[list[float]]]:
+def sentence_cosines(query: Query, hits: list[Hit], index: ClauseIndex) -> tuple[list[list[str]], list[list[float]]]:
     """Every quotable unit (sentence, or list item with its lead-in) of every hit and its embedding
-    cosine to the question (one batch)."""
+    cosine to the question (one batch; the units' vectors were stored at ingest)."""
     sentences = [[u.full_text for u in quotable_units(h.clause.text)] or [h.clause.text] for h in hits]
     flat = [s for group in sentences for s in group]
     if not flat:
         return sentences, [[] for _ in hits]
-    cosines = index.query_cosines(question, flat).tolist()
+    cosines = index.query_cosines(query, flat).tolist()
     grouped, start = [], 0
     for group in sentences:
         grouped.append(cosines[start:start + len(group)])
@@ -68,18 +57,21 @@ def sentence_cosines(question: str, hits: list[Hit], index: ClauseIndex) -> tupl
     return sentences, grouped
 
 
-def rerank_features(question: str, hits: list[Hit], sentences: list[list[str]], cosines: list[list[float]],
+def rerank_features(query: Query, hits: list[Hit], sentences: list[list[str]], cosines: list[list[float]],
                     keyword: KeywordIndex) -> list[list[float]]:
     """One feature row per hit, in RERANK_FEATURES order."""
-    weights = {t: keyword.idf(t) for t in question_tokens(question)}
-    asked = quantities(question)
+    weights = query.content_weights
+    asked = quantities(query.text)
     pointed_to = referenced_by_others([h.clause for h in hits])
+    headings = [f"{h.clause.title} {h.clause.heading}" for h in hits]
+    keyword.prefetch([*(searchable_text(h.clause) for h in hits), *headings, *(u for g in sentences for u in g)])
     rows = []
-    for position, (hit, units, sentence_cos) in enumerate(zip(hits, sentences, cosines, strict=True), start=1):
+    for position, (hit, heading, units, sentence_cos) in enumerate(
+            zip(hits, headings, sentences, cosines, strict=True), start=1):
         clause = hit.clause
         rows.append([
             coverage(weights, keyword.words(searchable_text(clause))),
-            coverage(weights, keyword.words(f"{clause.title} {clause.heading}")),
+            coverage(weights, keyword.words(heading)),
             max(sentence_cos, default=0.0),
             math.log(position),
             max((coverage(weights, keyword.words(u)) for u in units), default=0.0),
@@ -90,11 +82,12 @@ def rerank_features(question: str, hits: list[Hit], sentences: list[list[str]], 
     return rows
 
 
-def rerank(question: str, hits: list[Hit], index: ClauseIndex, settings: AnswerSettings) -> Reranked:
+def rerank(query: Query | str, hits: list[Hit], index: ClauseIndex, settings: AnswerSettings) -> Reranked:
     """The hits with the first `rerank_k` re-ordered by the fitted score; the rest keep their order."""
+    query = index.query(query) if isinstance(query, str) else query
     head = hits[: settings.rerank_k]
-    sentences, cosines = sentence_cosines(question, head, index)
-    rows = rerank_features(question, head, sentences, cosines, index.keyword_index())
+    sentences, cosines = sentence_cosines(query, head, index)
+    rows = rerank_features(query, head, sentences, cosines, index.keyword_index())
     scores = [sum(w * x for w, x in zip(settings.rerank_weights, row, strict=True)) for row in rows]
     return reorder(hits, sentences, cosines, scores)
 

@@ -15,7 +15,6 @@ import numpy as np
 from xiaoshen.answer.sentences import numbers_in, split_sentences
 from xiaoshen.index import ClauseIndex
 from xiaoshen.settings import AnswerSettings
-from xiaoshen.text import keyword_tokens
 from xiaoshen.types import AnswerSentence, Hit
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,，、]\s*\d+)*)\]")
@@ -108,9 +107,9 @@ def _support(sentence: str, clause_text: str, index: ClauseIndex, keyword, setti
     """Support in [0, 1+] (≥ 1 means supported) and the clause sentence that supports it best."""
     if allow_verbatim and _normalise(sentence) in _normalise(clause_text):
         return 2.0, sentence  # verbatim quotation
-    tokens = set(keyword_tokens(sentence, bigrams=False))
+    tokens = set(keyword.plain_tokens(sentence))
     clause_sentences = split_sentences(clause_text) or [clause_text]
-    clause_tokens = set(keyword_tokens(clause_text, bigrams=False))
+    clause_tokens = set(keyword.plain_tokens(clause_text))
     total = sum(keyword.idf(t) for t in tokens) or 1.0
     lexical = sum(keyword.idf(t) for t in tokens & clause_tokens) / total
     vectors = index.text_vectors([sentence, *clause_sentences])

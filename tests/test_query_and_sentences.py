@@ -1,0 +1,110 @@
+"""Per-clause work is done once at ingest, and each question is tokenised and embedded once (issue 16 and
+issue 12's one `Query`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xiaoshen.query
+import xiaoshen.sentence_store
+import xiaoshen.text
+from xiaoshen.answer import answer
+from xiaoshen.index import ClauseIndex, clause_units
+from xiaoshen.query import Query
+from xiaoshen.sentence_store import SentenceStore
+from xiaoshen.text import keyword_token_pair
+
+QUESTION = "What is the maximum LTV for an owner-occupied CRE loan, and who can approve an exception?"
+
+
+def _no_tokenizing(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("tokenised again")
+
+
+def test_the_store_gives_the_tokens_the_tokenizer_gives_and_keeps_them_on_disk(tmp_path: Path, monkeypatch) -> None:
+    texts = ["The maximum loan-to-value ratio (LTV) is 75%.", "贷款成数上限为百分之七十。"]
+    first = SentenceStore(tmp_path / "s.sqlite", model="m")
+    assert first.token_pairs(texts) == [tuple(map(tuple, keyword_token_pair(t))) for t in texts]
+    first.close()
+
+    monkeypatch.setattr(xiaoshen.sentence_store, "keyword_token_pair", _no_tokenizing)
+    again = SentenceStore(tmp_path / "s.sqlite", model="m")
+    assert again.plain_tokens(texts[1]) == tuple(keyword_token_pair(texts[1])[1])
+
+
+def test_vectors_are_stored_per_model_and_not_computed_twice(tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        calls.append(texts)
+        return np.asarray([[len(t), 1.0] for t in texts])
+
+    store = SentenceStore(tmp_path / "s.sqlite", model="m")
+    assert store.vectors(["a", "bb", "a"], embed)["bb"].tolist() == [2.0, 1.0]
+    assert calls == [["a", "bb"]]
+    assert SentenceStore(tmp_path / "s.sqlite", model="m").vectors(["bb"], embed)["bb"].tolist() == [2.0, 1.0]
+    assert len(calls) == 1
+    SentenceStore(tmp_path / "s.sqlite", model="other").vectors(["bb"], embed)
+    assert len(calls) == 2  # another model's vectors are never mixed in
+
+
+def test_a_store_it_cannot_write_still_answers(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    store = SentenceStore(blocker / "s.sqlite", model="m")  # its folder cannot be made
+    assert store.plain_tokens("debt service coverage") == tuple(keyword_token_pair("debt service coverage")[1])
+    assert store.vectors(["x"], lambda ts: np.ones((len(ts), 3)))["x"].shape == (3,)
+
+
+def test_after_ingest_an_answer_embeds_only_the_question(sample_index: ClauseIndex) -> None:
+    # A new handle on the same index, as a new process has: nothing in memory.
+    fresh = ClauseIndex(sample_index.settings, embedding=sample_index.embedding)
+    embedded: list[str] = []
+    model = fresh.embedding
+    original = model.get_text_embedding_batch
+    object.__setattr__(model, "get_text_embedding_batch", lambda texts, **kw: embedded.extend(texts) or original(texts, **kw))
+    try:
+        result = answer(QUESTION, index=fresh, settings=fresh.settings)
+    finally:
+        object.__delattr__(model, "get_text_embedding_batch")
+    assert result.citations, result.answer
+    assert embedded == []  # every clause sentence rerank, the draft and verification looked at was stored
+
+
+def test_stored_sentences_cover_what_the_answer_stage_quotes(sample_index: ClauseIndex) -> None:
+    clause = next(c for c in sample_index.clauses() if "\n" in c.text)
+    units = clause_units(clause.text)
+    stored = sample_index.sentences.vectors(units, _no_tokenizing)  # raises if any had to be embedded
+    assert set(stored) == set(units)
+
+
+def test_the_question_is_tokenised_once_per_answer(sample_index: ClauseIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    def counting(text: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        if text.strip() == QUESTION:
+            seen.append(text)
+        return keyword_token_pair(text, **kwargs)  # type: ignore[arg-type]
+
+    for module in (xiaoshen.text, xiaoshen.query, xiaoshen.sentence_store):
+        monkeypatch.setattr(module, "keyword_token_pair", counting)
+    answer(QUESTION, index=sample_index, settings=sample_index.settings)
+    assert len(seen) == 1
+
+
+def test_a_query_carries_the_acronyms_the_policies_define(sample_index: ClauseIndex) -> None:
+    query = sample_index.query("Minimum DSCR for a hotel?")
+    assert query.language == "en"
+    assert "dscr" in query.words and {"debt", "servic", "coverag"} <= query.words
+    assert set(query.content) <= set(query.plain)
+    assert isinstance(sample_index.query("小微企业贷款期限？"), Query)
+    assert sample_index.query("小微企业贷款期限？").language == "zh"
+
+
+def test_the_keyword_side_keeps_only_what_its_filter_reads(sample_index: ClauseIndex) -> None:
+    keyword = sample_index.keyword_index()
+    assert keyword.metadatas and all("_node_content" not in m for m in keyword.metadatas)
+    assert all({"doc_id", "status", "access_public"} <= set(m) for m in keyword.metadatas)
