@@ -140,6 +140,24 @@ class AccessSettings(_Group):
                        ".streamlit/secrets.toml and Authlib. Roles still come from users_file, matched by e-mail.")
 
 
+def _user_dir(variable: str, fallback: str) -> Path:
+    """An XDG base directory ($XDG_CONFIG_HOME, $XDG_STATE_HOME), or its usual place under the home folder."""
+    return Path(os.environ.get(variable) or Path.home() / fallback)
+
+
+class AuditSettings(_Group):
+    """How the audit log (access.audit_log) is keyed and anchored; both paths live outside its folder."""
+
+    key_file: Path = Field(default_factory=lambda: _user_dir("XDG_CONFIG_HOME", ".config") / "xiaoshen" / "audit.key",
+                           description="HMAC key of the chain (created 0600 on first use); keep it away from "
+                           "whoever can write the log, and back it up: without it the log cannot be verified.")
+    checkpoint_dir: Path = Field(
+        default_factory=lambda: _user_dir("XDG_STATE_HOME", ".local/state") / "xiaoshen" / "audit-checkpoints",
+        description="Signed checkpoints (entry count + chain head); best on another disk or host the log's "
+        "writers cannot rewrite.")
+    checkpoint_every: int = Field(default=100, ge=1, description="Write a checkpoint every N entries.")
+
+
 class Settings(BaseSettings):
     """Everything configurable in Xiaoshen. Env: XIAOSHEN_INDEX_DIR, XIAOSHEN_RETRIEVAL__TOP_K, …"""
 
@@ -159,6 +177,7 @@ class Settings(BaseSettings):
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     app: AppSettings = Field(default_factory=AppSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @classmethod
     def settings_customise_sources(
