@@ -33,10 +33,14 @@ def _settings(index: Path | None) -> Settings:
     return load_settings(index_dir=index.resolve() if index else None)
 
 
-def _open_index(settings: Settings):  # type: ignore[no-untyped-def]
+def _open_index(settings: Settings, note: bool = True):  # type: ignore[no-untyped-def]
     from xiaoshen.index import ClauseIndex
 
-    return ClauseIndex(settings)
+    clause_index = ClauseIndex(settings)
+    if note and clause_index.folder is not None and clause_index.folder.read_only_source is not None:
+        err.print(f"note: the index {clause_index.folder.read_only_source} is read-only; reading a private copy "
+                  f"in {clause_index.folder.path.parent}", markup=False, highlight=False)
+    return clause_index
 
 
 def _print_failure(source: str, reason: str) -> None:
@@ -95,7 +99,7 @@ def ingest(
 
     try:
         settings = _settings(index)
-        clause_index = _open_index(settings)
+        clause_index = _open_index(settings, note=False)  # a read-only index refuses the writer below
         total = len(discover(paths))
         with Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True, disable=total < 3) as bar:

@@ -191,7 +191,7 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         toml_path = os.environ.get("XIAOSHEN_CONFIG")
         if toml_path:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+            sources.append(_toml_source(settings_cls, Path(toml_path)))
         return tuple(sources)
 
     @property
@@ -204,10 +204,56 @@ class Settings(BaseSettings):
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build settings from env and the optional TOML file named by XIAOSHEN_CONFIG; overrides win."""
+# XIAOSHEN_* variables that are not settings but are read by the project's CLI, scripts or tests.
+OTHER_VARIABLES = frozenset({"XIAOSHEN_CONFIG", "XIAOSHEN_REQUIRE_LLM", "XIAOSHEN_REQUIRE_BROWSER",
+                             "XIAOSHEN_LLM_CACHE", "XIAOSHEN_NEW_PASSWORD", "XIAOSHEN_OCR_PAGES"})
+
+
+def _toml_source(settings_cls: type[BaseSettings], path: Path) -> TomlConfigSettingsSource:
+    """The TOML file named by XIAOSHEN_CONFIG; a missing or malformed file is an error, not ignored."""
+    import tomllib
+
     from xiaoshen.errors import SettingsError
 
+    if not path.is_file():
+        raise SettingsError(f"XIAOSHEN_CONFIG names {path}, which is not a file",
+                            "fix the path or unset XIAOSHEN_CONFIG")
+    try:
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"The settings file {path} is not valid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"Cannot read the settings file {path}: {exc}") from exc
+
+
+def unknown_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """One message per XIAOSHEN_* variable that names no setting, with the closest valid name."""
+    import difflib
+
+    prefix = "XIAOSHEN_"
+    known = {prefix + name.upper() for name in Settings.model_fields}
+    problems = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(prefix) or upper in OTHER_VARIABLES:
+            continue
+        top = upper.split("__", 1)[0]
+        if top in known:
+            continue  # nested keys (XIAOSHEN_RETRIEVAL__TOPK) are checked by the groups themselves
+        close = difflib.get_close_matches(top, sorted(known | OTHER_VARIABLES), n=1, cutoff=0.6)
+        problems.append(f"unknown variable {name}" + (f" (did you mean {close[0]}?)" if close else ""))
+    return problems
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from env and the optional TOML file named by XIAOSHEN_CONFIG; overrides win. An
+    XIAOSHEN_* variable that names no setting is an error, as an unknown TOML key is."""
+    from xiaoshen.errors import SettingsError
+
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        raise SettingsError("Invalid settings: " + "; ".join(unknown),
+                            "every XIAOSHEN_* variable must name a setting; see xiaoshen/settings.py")
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)  # type: ignore[arg-type]
