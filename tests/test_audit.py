@@ -355,3 +355,17 @@ def test_cli_checkpoint_and_verify_name_the_last_trusted_checkpoint(tmp_path: Pa
     log.head_path.unlink()
     gone = runner.invoke(app, ["audit", "verify", "--log", str(log.path)])
     assert gone.exit_code == 1 and "records 2 entries" in gone.output
+
+
+def test_verify_during_concurrent_appends_never_sees_a_line_without_its_head(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    log = _keyed(tmp_path, n=1, every=7)
+    with ThreadPoolExecutor(4) as pool:
+        writes = [pool.submit(log.append, user="u", action="ask", subject=str(i)) for i in range(30)]
+        reports = [log.verify() for _ in range(10)]
+        for write in writes:
+            write.result()
+    assert all(r.ok for r in reports), [r.problems for r in reports if not r.ok]
+    final = log.verify()
+    assert final.ok and final.entries == 31 and final.checkpoint is not None and final.checkpoint.seq == 28

@@ -284,9 +284,11 @@ class AuditLog:
         """(line number, bytes) of a last line cut off mid-write (no newline), if there is one."""
         if not self.path.exists() or self.path.stat().st_size == 0:
             return None
+        with self.path.open("rb") as fh:  # only the last byte, on every append; the whole file only if cut
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) == b"\n":
+                return None
         data = self.path.read_bytes()
-        if data.endswith(b"\n"):
-            return None
         start = data.rfind(b"\n") + 1
         return data.count(b"\n") + 1, data[start:]
 
@@ -350,7 +352,7 @@ class AuditLog:
     def checkpoint(self) -> Checkpoint:
         """Verify the chain and write a signed checkpoint of its head to the checkpoint folder."""
         with self._locked():
-            report = self.verify()
+            report = self._verify()
             if not report.ok:
                 raise AuditLogError(f"The audit log {self.path} does not verify ({report.problems[0]})",
                                     "a checkpoint would vouch for a broken chain; run `xiaoshen audit verify`")
@@ -400,6 +402,19 @@ class AuditLog:
     def verify(self) -> ChainReport:
         """Recompute every HMAC and link, check the signed head and every checkpoint; report each edited,
         forged, inserted, deleted or truncated line, and the last checkpoint the log agrees with."""
+        try:
+            lock = self._lock_path.open("a")
+        except OSError:  # a log on read-only media (an archive) has no writers to wait for
+            return self._verify()
+        with lock:
+            # Shared: writers wait, so no entry is read without its head, but verifiers do not queue.
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            try:
+                return self._verify()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _verify(self) -> ChainReport:
         problems: list[str] = []
         warnings: list[str] = []
         key = self._key()
@@ -407,19 +422,20 @@ class AuditLog:
         if key is None and checkpoints:
             key = self._required_key(f"the log {self.path} has checkpoints in {self.checkpoint_path}")
         lines = self._lines()
-        damaged: dict[int, str] = {}
+        damaged: dict[int, tuple[str, str]] = {}  # line number: (problem, SHA-256 of its bytes)
         hashes: dict[int, str] = {}
         prev, seq, count, legacy, keyed = GENESIS, 0, 0, 0, False
         for number, raw in enumerate(lines, start=1):
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
-                damaged[number] = f"line {number}: not valid UTF-8 (its bytes were altered)"
+                damaged[number] = (f"line {number}: not valid UTF-8 (its bytes were altered)",
+                                   hashlib.sha256(raw).hexdigest())
                 continue
             try:
                 entry = AuditEntry.model_validate_json(text)
             except ValidationError:
-                damaged[number] = f"line {number}: not a valid audit entry"
+                damaged[number] = (f"line {number}: not a valid audit entry", hashlib.sha256(raw).hexdigest())
                 continue
             count += 1
             if entry.seq != seq + 1:
@@ -445,7 +461,8 @@ class AuditLog:
                                     "without the key)")
             if entry.action == "audit_repair":
                 line = entry.details.get("damaged_line")
-                if line in damaged:
+                # Only the fragment the repair entry describes, byte for byte, is excused.
+                if line in damaged and damaged[line][1] == entry.details.get("sha256"):
                     warnings.append(f"line {line}: cut off mid-write, recorded by entry {entry.seq}")
                     del damaged[line]
             hashes[entry.seq] = entry.hash
@@ -454,7 +471,7 @@ class AuditLog:
             # A crash mid-write: the entry never reached the head, and the next append records it.
             warnings.append(f"line {len(lines)}: cut off mid-write (the next entry will record it)")
             del damaged[len(lines)]
-        problems = sorted(damaged.values(), key=lambda p: int(p.split(":")[0].split()[1])) + problems
+        problems = [damaged[n][0] for n in sorted(damaged)] + problems
         self._check_head(problems, key, seq, prev, keyed, count)
         trusted = self._check_checkpoints(problems, checkpoints, key, seq, hashes)
         if legacy:
