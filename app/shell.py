@@ -80,7 +80,7 @@ def directory() -> UserDirectory:
 
 
 def audit_log() -> AuditLog:
-    return open_audit_log(settings().access.audit_log)
+    return open_audit_log(settings().access.audit_log, settings().audit)
 
 
 def current_user() -> User | None:

@@ -64,13 +64,18 @@ def private_audit_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     import os
 
     path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
-    previous = os.environ.get("XIAOSHEN_ACCESS__AUDIT_LOG")
-    os.environ["XIAOSHEN_ACCESS__AUDIT_LOG"] = str(path)
+    # The audit key and checkpoints default under the XDG config and state folders: private ones too.
+    private = {"XIAOSHEN_ACCESS__AUDIT_LOG": str(path),
+               "XDG_CONFIG_HOME": str(tmp_path_factory.mktemp("xdg-config")),
+               "XDG_STATE_HOME": str(tmp_path_factory.mktemp("xdg-state"))}
+    previous = {name: os.environ.get(name) for name in private}
+    os.environ.update(private)
     yield path
-    if previous is None:
-        os.environ.pop("XIAOSHEN_ACCESS__AUDIT_LOG", None)
-    else:
-        os.environ["XIAOSHEN_ACCESS__AUDIT_LOG"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -245,6 +245,7 @@ def test_the_audit_page_verifies_the_chain_and_filters(app_for, audit_path: Path
     admin.switch_page(str(ROOT / "app" / "views" / "audit.py")).run()
     admin.button(key="verify").click().run()
     assert any("Intact" in s.value for s in admin.success)
+    assert any("trusted checkpoint" in c.value for c in admin.caption)  # the last one, or that there is none
     admin.selectbox(key="audit_user").select("officer").run()
     shown = admin.dataframe[0].value
     assert set(shown["user"]) == {"officer"} and {"sign_in", "ask"} <= set(shown["action"])

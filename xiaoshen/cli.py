@@ -33,10 +33,14 @@ def _settings(index: Path | None) -> Settings:
     return load_settings(index_dir=index.resolve() if index else None)
 
 
-def _open_index(settings: Settings):  # type: ignore[no-untyped-def]
+def _open_index(settings: Settings, note: bool = True):  # type: ignore[no-untyped-def]
     from xiaoshen.index import ClauseIndex
 
-    return ClauseIndex(settings)
+    clause_index = ClauseIndex(settings)
+    if note and clause_index.folder is not None and clause_index.folder.read_only_source is not None:
+        err.print(f"note: the index {clause_index.folder.read_only_source} is read-only; reading a private copy "
+                  f"in {clause_index.folder.path.parent}", markup=False, highlight=False)
+    return clause_index
 
 
 def _print_failure(source: str, reason: str) -> None:
@@ -53,7 +57,7 @@ def _fail(exc: XiaoshenError) -> typer.Exit:
 def _audit(settings: Settings):  # type: ignore[no-untyped-def]
     from xiaoshen.audit import open_audit_log
 
-    return open_audit_log(settings.access.audit_log)
+    return open_audit_log(settings.access.audit_log, settings.audit)
 
 
 def _cli_user() -> str:
@@ -95,7 +99,7 @@ def ingest(
 
     try:
         settings = _settings(index)
-        clause_index = _open_index(settings)
+        clause_index = _open_index(settings, note=False)  # a read-only index refuses the writer below
         total = len(discover(paths))
         with Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True, disable=total < 3) as bar:
@@ -421,7 +425,7 @@ def serve_app(
     raise typer.Exit(subprocess.call(cmd, env=env))
 
 
-audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log: verify, show, export.")
+audit_app = typer.Typer(no_args_is_help=True, help="The HMAC-chained audit log: verify, checkpoint, show, export.")
 users_app = typer.Typer(no_args_is_help=True, help="Users of the web app: add, list.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
@@ -431,21 +435,40 @@ LogOpt = Annotated[Path | None, typer.Option("--log", help="Audit log file (defa
 def _log(path: Path | None):  # type: ignore[no-untyped-def]
     from xiaoshen.audit import open_audit_log
 
-    return open_audit_log(path) if path else _audit(load_settings())
+    settings = load_settings()
+    return open_audit_log(path, settings.audit) if path else _audit(settings)
 
 
 @audit_app.command("verify")
 def audit_verify(log: LogOpt = None) -> None:
-    """Check every entry's hash and link; exit 1 and name the lines if any was edited or deleted."""
+    """Check every entry's HMAC and link, the signed head and the checkpoints; exit 1 and name the lines
+    if any was edited, forged or deleted, 4 if the log, its head or its key cannot be read."""
     try:
         report = _log(log).verify()
     except XiaoshenError as exc:
         raise _fail(exc) from exc
     for problem in report.problems:
-        err.print(f"[red]broken[/red]  {problem}", markup=True, highlight=False)
+        err.print("[red]broken[/red]  ", end="")
+        err.print(problem, markup=False, highlight=False)
+    for warning in report.warnings:
+        out.print("[yellow]note[/yellow]    ", end="")
+        out.print(warning, markup=False, highlight=False)
+    out.print(report.checkpoint_line(), markup=False, highlight=False)
     if report.ok:
         out.print(f"audit log intact: {report.entries} entries, chain verified")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(log: LogOpt = None) -> None:
+    """Verify the log and write a signed checkpoint of its head to settings audit.checkpoint_dir."""
+    try:
+        audit = _log(log)
+        checkpoint = audit.checkpoint()
+    except XiaoshenError as exc:
+        raise _fail(exc) from exc
+    out.print(f"checkpoint: entry {checkpoint.seq} (head {checkpoint.hash[:12]}) written to {audit.checkpoint_path}",
+              markup=False, highlight=False)
 
 
 @audit_app.command("show")
@@ -460,7 +483,10 @@ def audit_show(
     """Print the newest audit entries, filtered."""
     from xiaoshen.audit import filter_entries
 
-    entries = filter_entries(_log(log).entries(), user=user, action=action, since=since, until=until)[-limit:]
+    try:
+        entries = filter_entries(_log(log).entries(), user=user, action=action, since=since, until=until)[-limit:]
+    except XiaoshenError as exc:
+        raise _fail(exc) from exc
     table = Table("seq", "time", "user", "action", "subject", "documents", "grounded")
     for e in entries:
         table.add_row(str(e.seq), e.time, e.user, e.action, e.subject[:60], ", ".join(e.documents),
@@ -480,8 +506,11 @@ def audit_export(
     """Export audit entries as CSV or JSON lines (by the file's extension)."""
     from xiaoshen.audit import filter_entries
 
-    audit = _log(log)
-    entries = filter_entries(audit.entries(), user=user, action=action, since=since, until=until)
+    try:
+        audit = _log(log)
+        entries = filter_entries(audit.entries(), user=user, action=action, since=since, until=until)
+    except XiaoshenError as exc:
+        raise _fail(exc) from exc
     fmt = "jsonl" if out_file.suffix.lower() in {".jsonl", ".json"} else "csv"
     out_file.write_text(audit.export(entries, fmt), encoding="utf-8")
     out.print(f"wrote {len(entries)} entries to {out_file}")

@@ -36,3 +36,9 @@ class SettingsError(XiaoshenError):
     """The settings file or environment holds an invalid value."""
 
     exit_code = 2
+
+
+class AuditLogError(XiaoshenError):
+    """The audit log, its head, key or checkpoints cannot be read or trusted enough to append."""
+
+    exit_code = 4

@@ -53,6 +53,7 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from xiaoshen.embeddings import build_embedding
 from xiaoshen.errors import IndexStoreError
+from xiaoshen.index_folder import IndexFolder, open_index_folder
 from xiaoshen.query import Query
 from xiaoshen.sentence_store import SentenceStore
 from xiaoshen.settings import Settings
@@ -67,7 +68,7 @@ LEGACY_WRITE = "legacy"  # the write id of records stored before write ids exist
 _TOTALS_ID = "totals"
 
 
-def _chroma_client(settings: Settings):  # type: ignore[no-untyped-def]
+def _chroma_client(settings: Settings, folder: IndexFolder | None = None):  # type: ignore[no-untyped-def]
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -83,8 +84,8 @@ def _chroma_client(settings: Settings):  # type: ignore[no-untyped-def]
         except Exception as exc:
             raise IndexStoreError(f"Cannot reach the Chroma server at {settings.chroma_url}: {exc}",
                                   "start it with `chroma run` or unset XIAOSHEN_CHROMA_URL") from exc
-    settings.index_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
+    folder = folder or open_index_folder(settings.index_dir)
+    return chromadb.PersistentClient(path=str(folder.path), settings=chroma_settings)
 
 
 def clause_metadata(clause: Clause) -> dict[str, Any]:
@@ -498,7 +499,9 @@ class ClauseIndex:
     def __init__(self, settings: Settings, embedding: BaseEmbedding | None = None) -> None:
         self.settings = settings
         self._embedding = embedding
-        self._client = _chroma_client(settings)
+        # A read-only index is searched through a private copy (xiaoshen/index_folder.py); writers are refused.
+        self.folder = None if settings.chroma_url else open_index_folder(settings.index_dir)
+        self._client = _chroma_client(settings, self.folder)
         try:
             self.collection = self._client.get_or_create_collection(
                 settings.collection,
@@ -657,14 +660,17 @@ class ClauseIndex:
                 pass  # a stale or partial cache is rebuilt
         self._keyword, cacheable = self._build_keyword_index(build_id)
         if cacheable:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-            with tmp.open("wb") as fh:
-                pickle.dump(self._keyword, fh)
-            tmp.replace(cache)
-            for old in cache.parent.glob(f"{self.settings.collection}-*.pkl"):
-                if old != cache:
-                    old.unlink(missing_ok=True)
+            try:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+                with tmp.open("wb") as fh:
+                    pickle.dump(self._keyword, fh)
+                tmp.replace(cache)
+                for old in cache.parent.glob(f"{self.settings.collection}-*.pkl"):
+                    if old != cache:
+                        old.unlink(missing_ok=True)
+            except OSError:
+                pass  # a read-only cache folder: the index is rebuilt in memory each process
         return self._keyword
 
     def _build_keyword_index(self, build_id: str) -> tuple[KeywordIndex, bool]:
@@ -806,6 +812,9 @@ class ClauseIndex:
     def writer(self, *, timeout: float | None = None, notice: Callable[[str], None] | None = None) -> Iterator[None]:
         """Hold the index's inter-process writer lock for a series of writes (re-entrant). A second writer
         waits, saying so through `notice`, and gets an IndexStoreError after `timeout` seconds."""
+        if self.folder is not None and self.folder.read_only_source is not None:
+            raise IndexStoreError(f"The index {self.folder.read_only_source} is read-only: it can be searched "
+                                  "but not written", "ingest into a writable --index folder")
         with self._writer_mutex:
             if self._writer_depth:
                 self._writer_depth += 1

@@ -140,6 +140,24 @@ class AccessSettings(_Group):
                        ".streamlit/secrets.toml and Authlib. Roles still come from users_file, matched by e-mail.")
 
 
+def _user_dir(variable: str, fallback: str) -> Path:
+    """An XDG base directory ($XDG_CONFIG_HOME, $XDG_STATE_HOME), or its usual place under the home folder."""
+    return Path(os.environ.get(variable) or Path.home() / fallback)
+
+
+class AuditSettings(_Group):
+    """How the audit log (access.audit_log) is keyed and anchored; both paths live outside its folder."""
+
+    key_file: Path = Field(default_factory=lambda: _user_dir("XDG_CONFIG_HOME", ".config") / "xiaoshen" / "audit.key",
+                           description="HMAC key of the chain (created 0600 on first use); keep it away from "
+                           "whoever can write the log, and back it up: without it the log cannot be verified.")
+    checkpoint_dir: Path = Field(
+        default_factory=lambda: _user_dir("XDG_STATE_HOME", ".local/state") / "xiaoshen" / "audit-checkpoints",
+        description="Signed checkpoints (entry count + chain head); best on another disk or host the log's "
+        "writers cannot rewrite.")
+    checkpoint_every: int = Field(default=100, ge=1, description="Write a checkpoint every N entries.")
+
+
 class Settings(BaseSettings):
     """Everything configurable in Xiaoshen. Env: XIAOSHEN_INDEX_DIR, XIAOSHEN_RETRIEVAL__TOP_K, …"""
 
@@ -159,6 +177,7 @@ class Settings(BaseSettings):
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     app: AppSettings = Field(default_factory=AppSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -172,7 +191,7 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         toml_path = os.environ.get("XIAOSHEN_CONFIG")
         if toml_path:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+            sources.append(_toml_source(settings_cls, Path(toml_path)))
         return tuple(sources)
 
     @property
@@ -185,10 +204,56 @@ class Settings(BaseSettings):
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build settings from env and the optional TOML file named by XIAOSHEN_CONFIG; overrides win."""
+# XIAOSHEN_* variables that are not settings but are read by the project's CLI, scripts or tests.
+OTHER_VARIABLES = frozenset({"XIAOSHEN_CONFIG", "XIAOSHEN_REQUIRE_LLM", "XIAOSHEN_REQUIRE_BROWSER",
+                             "XIAOSHEN_LLM_CACHE", "XIAOSHEN_NEW_PASSWORD", "XIAOSHEN_OCR_PAGES"})
+
+
+def _toml_source(settings_cls: type[BaseSettings], path: Path) -> TomlConfigSettingsSource:
+    """The TOML file named by XIAOSHEN_CONFIG; a missing or malformed file is an error, not ignored."""
+    import tomllib
+
     from xiaoshen.errors import SettingsError
 
+    if not path.is_file():
+        raise SettingsError(f"XIAOSHEN_CONFIG names {path}, which is not a file",
+                            "fix the path or unset XIAOSHEN_CONFIG")
+    try:
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"The settings file {path} is not valid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"Cannot read the settings file {path}: {exc}") from exc
+
+
+def unknown_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """One message per XIAOSHEN_* variable that names no setting, with the closest valid name."""
+    import difflib
+
+    prefix = "XIAOSHEN_"
+    known = {prefix + name.upper() for name in Settings.model_fields}
+    problems = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(prefix) or upper in OTHER_VARIABLES:
+            continue
+        top = upper.split("__", 1)[0]
+        if top in known:
+            continue  # nested keys (XIAOSHEN_RETRIEVAL__TOPK) are checked by the groups themselves
+        close = difflib.get_close_matches(top, sorted(known | OTHER_VARIABLES), n=1, cutoff=0.6)
+        problems.append(f"unknown variable {name}" + (f" (did you mean {close[0]}?)" if close else ""))
+    return problems
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from env and the optional TOML file named by XIAOSHEN_CONFIG; overrides win. An
+    XIAOSHEN_* variable that names no setting is an error, as an unknown TOML key is."""
+    from xiaoshen.errors import SettingsError
+
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        raise SettingsError("Invalid settings: " + "; ".join(unknown),
+                            "every XIAOSHEN_* variable must name a setting; see xiaoshen/settings.py")
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)  # type: ignore[arg-type]

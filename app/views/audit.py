@@ -9,6 +9,7 @@ import shell
 import streamlit as st
 
 from xiaoshen.audit import Action, filter_entries
+from xiaoshen.errors import XiaoshenError
 
 user = shell.require_user()
 if not user.is_admin:
@@ -17,17 +18,25 @@ if not user.is_admin:
 
 log = shell.audit_log()
 st.title("Audit log")
-st.caption("Every sign-in, question, answer, review note, batch, ingest and removal, each entry holding the "
-           "hash of the one before: editing or deleting any line breaks the chain.")
+st.caption("Every sign-in, question, answer, review note, batch, ingest and removal, each entry holding a "
+           "keyed hash (HMAC) of the one before, anchored by signed checkpoints kept elsewhere: editing, "
+           "forging or deleting any line breaks the chain.")
 
 if st.button("Verify the chain", key="verify"):
-    report = log.verify()
-    if report.ok:
-        st.success(f"Intact: {report.entries} entries, every hash and link verified.")
+    try:
+        report = log.verify()
+    except XiaoshenError as exc:
+        st.error(str(exc))
     else:
-        st.error(f"The log has been tampered with ({len(report.problems)} problem(s)):")
-        for problem in report.problems:
-            st.markdown("- " + shell.as_text(problem))
+        if report.ok:
+            st.success(f"Intact: {report.entries} entries, every HMAC, link and checkpoint verified.")
+        else:
+            st.error(f"The log has been tampered with ({len(report.problems)} problem(s)):")
+            for problem in report.problems:
+                st.markdown("- " + shell.as_text(problem))
+        for warning in report.warnings:
+            st.warning(shell.as_text(warning))
+        st.caption(shell.as_text(report.checkpoint_line()))
 
 entries = log.entries()
 c1, c2, c3, c4, c5 = st.columns(5)
