@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 from xiaoshen.errors import XiaoshenError
 
 Action = Literal["sign_in", "sign_in_failed", "ask", "search", "review", "batch", "ingest", "remove_document",
-                 "audit_export"]
+                 "audit_export", "document_reviewed"]
 GENESIS = "0" * 64
 
 # Digit runs in free text (ID card, account and phone numbers, digits grouped by spaces or dashes)
