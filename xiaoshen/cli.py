@@ -171,7 +171,7 @@ def search(
         flag = " [yellow](superseded)[/yellow]" if c.status == "superseded" else ""
         if c.suspicious:
             flag += " [red](reads like an instruction to an assistant)[/red]"
-        out.print(f"[bold]{hit.rank}. {c.label}[/bold]{flag}  [dim]{c.title} · {c.heading}[/dim]")
+        out.print(f"[bold]{hit.rank}. {escape(c.label)}[/bold]{flag}  [dim]{escape(c.title)} · {escape(c.heading)}[/dim]")
         snippet = c.text if len(c.text) <= 400 else c.text[:400] + "…"
         out.print(snippet, markup=False)
         out.print("")

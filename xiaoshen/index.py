@@ -59,7 +59,7 @@ from xiaoshen.types import Clause, DocumentSummary
 
 _GET_PAGE = 5000  # Chroma caps how many records one get() may return
 _WRITE_BATCH = 5000  # clauses per upsert call
-KEYWORD_FORMAT = 2  # layout of the pickled KeywordIndex; older caches are rebuilt
+KEYWORD_FORMAT = 3  # layout of the pickled KeywordIndex (and its Clause objects); older caches are rebuilt
 DEFAULT_LOCK_TIMEOUT = 3600.0  # seconds a second writer waits before giving up
 LEGACY_WRITE = "legacy"  # the write id of records stored before write ids existed
 _TOTALS_ID = "totals"
