@@ -207,7 +207,8 @@ def test_an_upload_is_pending_review_until_an_admin_marks_it(rogue: ClauseIndex,
     assert not at.exception
     # The bidi override was replaced in the stored name; messages are escaped Markdown.
     assert any("overdraft\\_v2\\.md: added" in s.value for s in at.success), [s.value for s in at.success]
-    pending = at.dataframe(key="pending_table").value
+    assert not any("Every uploaded document has been reviewed" in c.value for c in at.caption)
+    pending = next(d.value for d in at.dataframe if "uploaded by" in d.value.columns)
     assert list(pending["document"]) == ["ROGUE-2"] and list(pending["version"]) == ["2"]
     assert "v1 (superseded)" in pending["other versions"].iloc[0], "the admin sees what the upload displaced"
     at.selectbox(key="review_choice").select(at.selectbox(key="review_choice").options[0]).run()
