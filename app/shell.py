@@ -18,6 +18,7 @@ from xiaoshen.audit import AuditLog, open_audit_log
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex
 from xiaoshen.retrieve import ClauseFilter
+from xiaoshen.safetext import display_name
 from xiaoshen.settings import Settings, load_settings
 from xiaoshen.text import literal_markdown
 from xiaoshen.types import Citation, Clause, DocumentSummary
@@ -161,7 +162,7 @@ def show_citation(citation: Citation, user: User, *, expanded: bool = False) -> 
         if link:
             st.markdown(f"[Open the source file{page}]({link})")
         else:
-            st.caption(f"Source: {citation.source}")
+            st.caption(as_text(f"Source: {display_name(citation.source)}"))
 
 
 def sidebar_identity(user: User) -> None:

@@ -322,6 +322,7 @@ def _to_clauses(document: PolicyDocument, units: list[_Unit], settings: IngestSe
                     part=part,
                     text=chunk,
                     content_hash=document.content_hash,
+                    normalised=document.normalised_in(start, end),
                 )
             )
     return clauses

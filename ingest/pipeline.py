@@ -23,6 +23,7 @@ from ingest.clauses import split_clauses
 from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, content_digest, read_document
 from xiaoshen.errors import DocumentError, XiaoshenError
 from xiaoshen.index import ClauseIndex, StoreState
+from xiaoshen.injection import mark_suspicious
 
 # Exit codes of `xiaoshen ingest` (documented in the README).
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_NOTHING_INGESTED = 0, 1, 2, 3
@@ -138,7 +139,7 @@ def _ingest_file(path: Path, index: ClauseIndex, state: StoreState,
         if owner is not None and owner != source:
             raise DocumentError(source, f"{document.doc_id} v{document.version} is already ingested from {owner}",
                                 "give the new file a new version, or remove the old one first")
-        clauses = split_clauses(document, index.settings.ingest)
+        clauses = mark_suspicious(split_clauses(document, index.settings.ingest))
         if not clauses:
             raise DocumentError(source, "no clauses found in the text")
         embeddings = index.embed_clauses(clauses)

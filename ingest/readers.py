@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from ingest.normalise import normalise_identifier, normalise_line, normalise_pages
 from xiaoshen.errors import DocumentError
 from xiaoshen.text import detect_language
 from xiaoshen.types import PolicyDocument
@@ -367,6 +368,13 @@ def _doc_id_from_name(path: Path) -> str:
 def _build_document(path: Path, kind: str, data: bytes, text: str, page_starts: list[int],
                     meta: Meta) -> PolicyDocument:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Hidden characters and compatibility forms go before anything parses the text (ingest/normalise.py).
+    normalised, page_starts = normalise_pages(text, page_starts)
+    text = normalised.text
+    meta = {**meta, **{k: normalise_identifier(v) if k in {"doc_id", "version"} else normalise_line(v)[0]
+                       for k, v in meta.items() if isinstance(v, str)}}
+    if normalised.steps:  # a header line ("Document ID: …") may only parse once its hidden characters are gone
+        meta.update({k: v for k, v in _meta_lines(text[:3000]).items() if k not in meta})
     title = str(meta.get("title") or "").strip()
     if not title:
         heading = re.search(r"^#\s+(.+)$", text, re.M)
@@ -394,4 +402,6 @@ def _build_document(path: Path, kind: str, data: bytes, text: str, page_starts: 
         content_hash=content_digest(path),
         text=text,
         page_starts=page_starts,
+        normalised=normalised.steps,
+        normalised_spans=normalised.spans,
     )

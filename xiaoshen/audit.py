@@ -33,7 +33,7 @@ from xiaoshen.errors import AuditLogError, XiaoshenError
 from xiaoshen.settings import AuditSettings
 
 Action = Literal["sign_in", "sign_in_failed", "ask", "search", "review", "batch", "ingest", "remove_document",
-                 "audit_export", "audit_repair"]
+                 "audit_export", "audit_repair", "document_reviewed"]
 GENESIS = "0" * 64
 _log = logging.getLogger(__name__)
 

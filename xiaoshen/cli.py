@@ -12,11 +12,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from xiaoshen.audit import record_answer, record_batch, record_ingest, record_note
 from xiaoshen.errors import XiaoshenError
+from xiaoshen.safetext import display_name
 from xiaoshen.settings import PROJECT_ROOT, Settings, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="小审 Xiaoshen — credit-policy assistant.")
@@ -46,7 +48,7 @@ def _open_index(settings: Settings, note: bool = True):  # type: ignore[no-untyp
 def _print_failure(source: str, reason: str) -> None:
     # The reason is file or library text: print it literally, a "[Errno 2]" is not Rich markup.
     err.print("[red]failed[/red]  ", end="")
-    err.print(f"{source}: {reason}", markup=False)
+    err.print(f"{display_name(source)}: {reason}", markup=False)
 
 
 def _fail(exc: XiaoshenError) -> typer.Exit:
@@ -118,10 +120,10 @@ def ingest(
         if outcome.status == "failed":
             _print_failure(outcome.source, outcome.reason)
         elif outcome.status in {"added", "updated"}:
-            out.print(f"{outcome.status:<9} {outcome.doc_id} v{outcome.version}  {outcome.clauses} clauses  "
-                      f"[dim]{outcome.source}[/dim]")
+            out.print(f"{outcome.status:<9} {escape(outcome.doc_id)} v{escape(outcome.version)}  {outcome.clauses} "
+                      f"clauses  [dim]{escape(display_name(outcome.source))}[/dim]")
         elif outcome.status == "removed":
-            out.print(f"removed   {outcome.source} ({outcome.clauses} clauses)")
+            out.print(f"removed   {display_name(outcome.source)} ({outcome.clauses} clauses)", markup=False)
     out.print(
         f"{report.count('added')} added, {report.count('updated')} updated, {report.count('unchanged')} unchanged, "
         f"{report.count('removed')} removed, {len(report.failed)} failed; "
@@ -171,7 +173,9 @@ def search(
     for hit in hits:
         c = hit.clause
         flag = " [yellow](superseded)[/yellow]" if c.status == "superseded" else ""
-        out.print(f"[bold]{hit.rank}. {c.label}[/bold]{flag}  [dim]{c.title} · {c.heading}[/dim]")
+        if c.suspicious:
+            flag += " [red](reads like an instruction to an assistant)[/red]"
+        out.print(f"[bold]{hit.rank}. {escape(c.label)}[/bold]{flag}  [dim]{escape(c.title)} · {escape(c.heading)}[/dim]")
         snippet = c.text if len(c.text) <= 400 else c.text[:400] + "…"
         out.print(snippet, markup=False)
         out.print("")
@@ -191,18 +195,32 @@ def docs(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """List ingested documents with version, effective date, clause count and status."""
+    from xiaoshen.uploads import ReviewRegister
+
     try:
-        summaries = _open_index(_settings(index)).documents()
+        settings = _settings(index)
+        clause_index = _open_index(settings)
+        summaries = clause_index.documents()
+        uploads = ReviewRegister.for_settings(settings).uploads()
+        flagged = any(s.suspicious_clauses for s in summaries)
+        suspicious = clause_index.clauses(where={"suspicious": True}) if flagged else []
     except XiaoshenError as exc:
         raise _fail(exc) from exc
     if as_json:
-        print(json.dumps([s.model_dump(mode="json") for s in summaries], ensure_ascii=False, indent=2))
+        print(json.dumps([{**s.model_dump(mode="json"), "review": uploads[s.source].status if s.source in uploads
+                           else None} for s in summaries], ensure_ascii=False, indent=2))
         return
-    table = Table("doc id", "version", "effective", "status", "lang", "clauses", "title")
+    table = Table("doc id", "version", "effective", "status", "lang", "clauses", "title", "flags")
     for s in summaries:
         status = s.status if s.consistent else f"{s.status} (inconsistent: re-ingest)"
-        table.add_row(s.doc_id, s.version, str(s.effective_date or ""), status, s.language, str(s.clauses), s.title)
+        flags = [f"{s.suspicious_clauses} suspicious"] if s.suspicious_clauses else []
+        flags += ["normalised: " + ", ".join(s.normalised)] if s.normalised else []
+        flags += ["upload pending review"] if s.source in uploads and uploads[s.source].status == "pending_review" else []
+        table.add_row(*(escape(display_name(v)) for v in (s.doc_id, s.version, str(s.effective_date or ""), status,
+                                                          s.language, str(s.clauses), s.title, "; ".join(flags))))
     out.print(table)
+    for clause in suspicious:
+        out.print(f"suspicious  {clause.label}: {clause.suspicious_reason}", markup=False)
 
 
 @app.command()

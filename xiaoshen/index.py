@@ -62,7 +62,7 @@ from xiaoshen.types import Clause, DocumentSummary
 
 _GET_PAGE = 5000  # Chroma caps how many records one get() may return
 _WRITE_BATCH = 5000  # clauses per upsert call
-KEYWORD_FORMAT = 3  # layout of the pickled KeywordIndex; older caches are rebuilt
+KEYWORD_FORMAT = 4  # layout of the pickled KeywordIndex (and its Clause objects); older caches are rebuilt
 DEFAULT_LOCK_TIMEOUT = 3600.0  # seconds a second writer waits before giving up
 LEGACY_WRITE = "legacy"  # the write id of records stored before write ids existed
 _TOTALS_ID = "totals"
@@ -109,6 +109,9 @@ def clause_metadata(clause: Clause) -> dict[str, Any]:
         "access": ",".join(clause.access),
         # One boolean per role so access can be filtered inside the store query (issue: roles).
         "access_public": not clause.access,
+        "normalised": ",".join(clause.normalised),
+        "suspicious": clause.suspicious,
+        "suspicious_reason": clause.suspicious_reason,
     }
     for role in clause.access:
         meta[f"role_{role}"] = True
@@ -148,6 +151,9 @@ def clause_from_record(clause_id: str, text: str, meta: dict[str, Any]) -> Claus
         part=int(meta.get("part", 0)),
         text=text,
         content_hash=meta.get("content_hash", ""),
+        normalised=[s for s in str(meta.get("normalised", "")).split(",") if s],
+        suspicious=bool(meta.get("suspicious", False)),
+        suspicious_reason=str(meta.get("suspicious_reason", "")),
     )
 
 
@@ -617,6 +623,8 @@ class ClauseIndex:
                 format=first.get("format", ""), clauses=len(metas), content_hash=first.get("content_hash", ""),
                 access=[a for a in str(first.get("access", "")).split(",") if a],
                 consistent=len({m.get("content_hash") for m in metas}) == 1,
+                normalised=sorted({s for m in metas for s in str(m.get("normalised", "")).split(",") if s}),
+                suspicious_clauses=sum(bool(m.get("suspicious")) for m in metas),
             ))
         return sorted(summaries, key=lambda s: (s.doc_id, s.effective_date or date.min, s.version))
 

@@ -31,6 +31,17 @@ class PolicyDocument(BaseModel):
     page_starts: list[int] = Field(
         default_factory=list, description="Character offset where each page starts; empty if unpaged."
     )
+    normalised: list[str] = Field(
+        default_factory=list, description="Normalisation steps that changed the text at ingest (ingest/normalise.py)."
+    )
+    normalised_spans: list[tuple[int, int, list[str]]] = Field(
+        default_factory=list, description="(start, end, steps) of each changed line of `text`."
+    )
+
+    def normalised_in(self, start: int, end: int) -> list[str]:
+        """The normalisation steps that changed the text between offsets `start` and `end`."""
+        steps = {s for a, b, names in self.normalised_spans if a <= end and b >= start for s in names}
+        return [s for s in self.normalised if s in steps]
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page that holds character `offset`, or None for unpaged formats."""
@@ -65,6 +76,11 @@ class Clause(BaseModel):
     part: int = Field(default=0, description="Index of this part when a long clause was split.")
     text: str = Field(description="The clause text as ingested.")
     content_hash: str = Field(default="", description="Hash of the source file this clause came from.")
+    normalised: list[str] = Field(default_factory=list, description="Normalisation steps that changed this "
+                                  "clause's text at ingest, e.g. ['zero_width', 'nfkc'].")
+    suspicious: bool = Field(default=False, description="Reads like an instruction to an assistant "
+                             "(xiaoshen/injection.py); flagged at ingest, never obeyed.")
+    suspicious_reason: str = Field(default="", description="Why it was flagged: the kind and the words.")
 
     @property
     def page_label(self) -> str:
@@ -138,6 +154,8 @@ class DocumentSummary(BaseModel):
     content_hash: str
     access: list[str] = Field(default_factory=list)
     consistent: bool = Field(default=True, description="False if clauses from two file versions coexist.")
+    normalised: list[str] = Field(default_factory=list, description="Normalisation steps that changed its text.")
+    suspicious_clauses: int = Field(default=0, description="Clauses that read like instructions to an assistant.")
 
 
 class Citation(BaseModel):

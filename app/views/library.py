@@ -1,5 +1,5 @@
-"""Library: the ingested policies with their versions, status and drifted rules; upload new policies;
-administrators remove documents."""
+"""Library: the ingested policies with their versions, status, drifted rules and clauses that read like
+instructions to an assistant; upload new policies; administrators review uploads and remove documents."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import streamlit as st
 import yaml
 
 from ingest.pipeline import ingest, refresh_statuses
-from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES
+from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, content_digest
 from xiaoshen.access import ROLES
 from xiaoshen.audit import record_ingest
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.review.note import DEFAULT_RULES
 from xiaoshen.review.rules import load_rulebook, verify_rules
+from xiaoshen.safetext import display_name, safe_file_name
+from xiaoshen.uploads import ReviewRegister
 
 UPLOADERS = {"risk", "admin"}
 
@@ -23,6 +25,13 @@ user = shell.require_user()
 settings = shell.settings()
 index = shell.index()
 library_dir = settings.index_dir.parent / "library"
+register = ReviewRegister.for_settings(settings)
+try:
+    uploads = register.uploads()
+except XiaoshenError as exc:
+    st.error(str(exc))
+    uploads = {}
+REVIEW_LABELS = {"pending_review": "pending review", "reviewed": "reviewed"}
 
 st.title("Policy library")
 if "library_flash" in st.session_state:
@@ -41,13 +50,25 @@ for status in statuses:
 st.dataframe([{"document": d.doc_id, "title": d.title, "version": d.version,
                "effective": str(d.effective_date or ""), "language": d.language, "clauses": d.clauses,
                "status": d.status, "readable by": ", ".join(d.access) or "everyone",
-               "drifted rules": len(drifted.get(d.doc_id, [])) if d.status == "current" else None}
+               "drifted rules": len(drifted.get(d.doc_id, [])) if d.status == "current" else None,
+               "suspicious clauses": d.suspicious_clauses, "normalised": ", ".join(d.normalised),
+               "upload review": REVIEW_LABELS[uploads[d.source].status] if d.source in uploads else ""}
               for d in documents], hide_index=True, width="stretch", key="documents_table")
 st.caption(f"{len(documents)} documents you may read · {index.count()} clauses in the index")
 for doc_id, problems in sorted(drifted.items()):
     with st.expander(f"{doc_id}: {len(problems)} review rule(s) drifted — the policy changed, the rules did not"):
         for problem in problems:
             st.markdown("- " + shell.as_text(problem))
+
+flagged = [d for d in documents if d.suspicious_clauses]
+if flagged:
+    readable = shell.reader_filter(user)
+    clauses = [c for c in index.clauses(where={"suspicious": True}) if readable.allows(c)]
+    with st.expander(f"{len(clauses)} clause(s) read like instructions to an AI assistant — shown as policy text, "
+                     "never followed, never quoted as an answer", expanded=True):
+        for clause in clauses:
+            st.markdown(f"**{shell.as_text(clause.label)}** — {shell.as_text(clause.suspicious_reason)}")
+            st.caption(shell.as_text(clause.text[:300]))
 
 if UPLOADERS & set(user.roles):
     st.subheader("Add or update policies")
@@ -60,7 +81,8 @@ if UPLOADERS & set(user.roles):
         library_dir.mkdir(parents=True, exist_ok=True)
         saved: list[Path] = []
         for upload in files:
-            path = library_dir / Path(upload.name).name
+            # A name with hidden or bidi characters is stored as it shows (ingest/normalise.py explains why).
+            path = library_dir / safe_file_name(upload.name)
             path.write_bytes(upload.getvalue())
             sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
             if access:
@@ -77,8 +99,14 @@ if UPLOADERS & set(user.roles):
 
         report = ingest(saved, index=index, progress=advance)
         bar.progress(1.0, text="Done")
+        by_source = {d.source: d for d in index.documents()}
         for outcome in report.outcomes:
-            name = Path(outcome.source).name
+            name = display_name(Path(outcome.source).name)
+            if outcome.status != "failed" and outcome.source in by_source:
+                # Answerable at once, trusted only once an administrator has read it.
+                summary = by_source[outcome.source]
+                register.record_upload(outcome.source, content_digest(Path(outcome.source)), doc_id=summary.doc_id,
+                                       version=summary.version, user=user.username)
             if outcome.status == "failed":
                 st.error(shell.as_text(f"{name}: {outcome.reason}"))
                 Path(outcome.source).unlink(missing_ok=True)  # a failed upload must not linger in the library
@@ -90,17 +118,52 @@ if UPLOADERS & set(user.roles):
                       settings.fingerprint(), access=access)
 
 if user.is_admin:
+    st.subheader("Uploads pending review")
+    try:
+        pending = register.pending()  # read again: an upload above may have just added one
+    except XiaoshenError:
+        pending = []  # the damaged register was reported at the top of the page
+    everything = index.documents()
+    summaries = {d.source: d for d in everything}
+    if not pending:
+        st.caption("Every uploaded document has been reviewed.")
+    else:
+        st.caption("Uploaded documents are answerable at once: read each one, then mark it reviewed. A new version "
+                   "becomes current for its doc id; any clause may outrank the policy meant to answer a question.")
+        rows = []
+        for u in pending:
+            summary = summaries.get(u.source)
+            others = [f"v{d.version} ({d.status})" for d in everything if d.doc_id == u.doc_id and d.source != u.source]
+            rows.append({"file": display_name(Path(u.source).name), "document": u.doc_id, "version": u.version,
+                         "status": summary.status if summary else "not in the index",
+                         "other versions": ", ".join(others), "uploaded by": u.uploaded_by,
+                         "uploaded": u.uploaded_at, "suspicious clauses": summary.suspicious_clauses if summary else 0})
+        st.dataframe(rows, hide_index=True, width="stretch", key="pending_table")
+        choices = {f"{u.doc_id} v{u.version} — {display_name(Path(u.source).name)}": u for u in pending}
+        chosen_upload = st.selectbox("Upload", list(choices), index=None, key="review_choice")
+        if chosen_upload and st.button("Mark reviewed", key="mark_reviewed"):
+            try:
+                upload = register.mark_reviewed(choices[chosen_upload].source, user.username)
+            except XiaoshenError as exc:
+                st.error(str(exc))
+                st.stop()
+            shell.audit_log().append(user=user.username, action="document_reviewed", subject=Path(upload.source).name,
+                                     documents=[f"{upload.doc_id} v{upload.version}"],
+                                     details={"content_hash": upload.content_hash, "uploaded_by": upload.uploaded_by})
+            st.session_state["library_flash"] = f"Marked {upload.doc_id} v{upload.version} reviewed."
+            st.rerun()
+
     st.subheader("Remove a document")
     st.caption("Removes the version's clauses from the index. A file in a folder that is ingested again "
                "(e.g. `make run` ingests data/sample_policies) comes back; delete the file there too.")
-    everything = index.documents()
-    labels = {f"{d.doc_id} v{d.version} — {d.title} ({Path(d.source).name})": d for d in everything}
+    labels = {f"{d.doc_id} v{d.version} — {d.title} ({display_name(Path(d.source).name)})": d for d in everything}
     chosen = st.selectbox("Document version", list(labels), index=None, key="remove_choice")
     confirm = st.checkbox("I understand this removes the document from every user's answers", key="remove_confirm")
     if chosen and confirm and st.button("Remove", key="remove"):
         doc = labels[chosen]
         removed = index.delete_source(doc.source)
         refresh_statuses(index)
+        register.forget(doc.source)
         shell.audit_log().append(user=user.username, action="remove_document", subject=Path(doc.source).name,
                                  documents=[f"{doc.doc_id} v{doc.version}"], details={"clauses": removed})
         st.session_state["library_flash"] = f"Removed {doc.doc_id} v{doc.version} ({removed} clauses)."

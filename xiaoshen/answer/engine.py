@@ -15,6 +15,7 @@ from xiaoshen.answer.sentences import split_sentences
 from xiaoshen.answer.verify import verify
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex
+from xiaoshen.injection import classify, finding_of
 from xiaoshen.retrieve import ClauseFilter, search
 from xiaoshen.settings import Settings
 from xiaoshen.types import Answer, AnswerSentence, Citation, Hit, Language
@@ -31,13 +32,6 @@ NOT_STATED = {
     "en": " The nearest clauses cover {topic} but do not state {asked}.",
     "zh": "最相近的条款涉及{topic}，但未规定{asked}。",
 }
-# Text in a policy that tries to steer the assistant is quoted, never obeyed, and flagged.
-_INSTRUCTION = re.compile(
-    r"ignore (all |any )?(previous|prior|above) instructions|disregard (the |all )?(previous|above)|"
-    r"you are now|system prompt|approve (this|the) (loan|application) (regardless|without)|"
-    r"忽略(之前|以上|上述)(的)?(所有)?指令|无视(以上|上述)",
-    re.I,
-)
 
 
 def answer(
@@ -69,9 +63,10 @@ def answer(
     context = hits[: settings.answer.context_k]
     base = {"question": question, "language": language, "backend": name, "retrieval": hits,
             "settings_hash": settings.fingerprint(), "index_build": index.build_id}
-    warnings = [f"[{n}] {h.clause.label} contains text that reads like an instruction to the assistant; "
-                "it is quoted as policy text and not followed." for n, h in enumerate(context, start=1)
-                if _INSTRUCTION.search(h.clause.text)]
+    # Text in a policy that tries to steer the assistant is never obeyed, and flagged (xiaoshen/injection.py).
+    warnings = [f"[{n}] {h.clause.label} contains text that reads like an instruction to the assistant "
+                f"({finding.reason()}); it is policy text to check, never followed."
+                for n, h in enumerate(context, start=1) if (finding := finding_of(h.clause)) is not None]
 
     keyword = index.keyword_index()
     probability = answer_probability(evidence_features(query, ranked, keyword), settings.answer)
@@ -141,6 +136,8 @@ def _topic(hit: Hit, language: Language) -> str:
 
 def _first_sentence(hit: Hit) -> str:
     sentences = split_sentences(hit.clause.text)
-    return sentences[0] if sentences else hit.clause.text[:200]
+    # A see-also quote is the clause's first sentence that is not an instruction to the assistant.
+    plain = [s for s in sentences if classify(s) is None]
+    return (plain or sentences or [hit.clause.text[:200]])[0]
 
 

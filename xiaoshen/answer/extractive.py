@@ -7,7 +7,8 @@ quote from it: the prior lifted dev-set citation precision from 0.49 to 0.72) an
 question's language. The first sentence always comes from the top (reranked) clause: the rerank judges *which* clause answers,
 and letting a well-worded cross-reference in another clause outscore it cost precision (a hotel-DSCR
 question answered from the Credit Policy Manual's list of restricted lending instead of the CRE rule).
-A list item is quoted with its lead-in ("… 贷款成数上限如下：（二）二套住房：70%"), since the item alone
+A sentence that reads like an instruction to the assistant (xiaoshen/injection.py) is never quoted, unless
+the question asks about such text. A list item is quoted with its lead-in ("… 贷款成数上限如下：（二）二套住房：70%"), since the item alone
 does not say what it is a limit of. The best few, in clause order, each carry their clause's marker.
 Deterministic: the same index and question give the same answer.
 """
@@ -20,6 +21,7 @@ from xiaoshen.answer.backends import Draft, TokenSink, register
 from xiaoshen.answer.rerank import coverage
 from xiaoshen.answer.sentences import QuotableUnit, quotable_units
 from xiaoshen.index import ClauseIndex
+from xiaoshen.injection import asks_about_instructions, classify, finding_of
 from xiaoshen.query import Query
 from xiaoshen.settings import Settings
 from xiaoshen.text import detect_language
@@ -61,6 +63,8 @@ class ExtractiveBackend:
             for position, unit in enumerate(quotable_units(hit.clause.text))
             if len(unit.full_text) >= 12
         ]
+        if not asks_about_instructions(query.text):
+            candidates = _without_instructions(candidates, context)
         if not candidates:
             return Draft("", declined=True)
         weights = self._score(query, candidates)
@@ -160,6 +164,15 @@ class ExtractiveBackend:
             chosen.append(pick)
             covered |= words_of(pick)
         return chosen
+
+
+def _without_instructions(candidates: list[_Candidate], context: list[Hit]) -> list[_Candidate]:
+    """Drop the sentences that read like an instruction to the assistant, so none opens (or joins) an
+    answer; a clause marked at ingest whose instruction no single sentence shows loses all of its own."""
+    flagged = {id(c) for c in candidates if classify(c.full_text) is not None}
+    hidden = {m for m, hit in enumerate(context, start=1) if finding_of(hit.clause) is not None
+              and not any(id(c) in flagged for c in candidates if c.marker == m)}
+    return [c for c in candidates if id(c) not in flagged and c.marker not in hidden]
 
 
 def _overlap(a: str, b: str) -> float:
