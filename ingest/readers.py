@@ -17,7 +17,9 @@ from pathlib import Path
 
 import yaml
 
+from ingest.limits import check_packed, check_text
 from xiaoshen.errors import DocumentError
+from xiaoshen.settings import IngestSettings
 from xiaoshen.text import detect_language
 from xiaoshen.types import PolicyDocument
 
@@ -66,8 +68,10 @@ def _sidecar_meta(path: Path) -> Meta:
     return meta
 
 
-def read_document(path: Path) -> PolicyDocument:
-    """Read one policy file; raises DocumentError with a one-line reason if it cannot be used."""
+def read_document(path: Path, limits: IngestSettings | None = None) -> PolicyDocument:
+    """Read one policy file; raises DocumentError with a one-line reason if it cannot be used or is over
+    one of the `limits` (ingest/limits.py)."""
+    limits = limits or IngestSettings()
     source = str(path)
     kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
     if kind is None:
@@ -80,7 +84,9 @@ def read_document(path: Path) -> PolicyDocument:
     if not data.strip():
         raise DocumentError(source, "empty file")
     _check_signature(source, kind, data)
+    check_packed(source, kind, data, limits)
     text, page_starts, meta = _READERS[kind](source, data)
+    check_text(source, text, limits)
     if not text.strip():
         raise DocumentError(source, "no text found", "a scanned PDF needs OCR before ingestion")
     meta = {**meta, **_sidecar_meta(path)}
