@@ -132,7 +132,7 @@ def test_no_giant_line_reaches_the_sentence_splitter(tmp_path: Path, monkeypatch
 
 @pytest.fixture
 def limited_index(tmp_path: Path, embedding) -> CountingIndex:  # type: ignore[no-untyped-def]
-    lowered = {"max_decompressed_mb": 1, "max_chars": 100_000, "max_clauses": 20, "parse_budget_s": 2}
+    lowered = {"max_decompressed_mb": 1, "max_chars": 100_000, "max_clauses": 20, "parse_budget_s": 5}
     return CountingIndex(make_settings(tmp_path / "index", ingest=lowered), embedding=embedding)
 
 
@@ -159,7 +159,7 @@ def test_hostile_files_are_refused_by_name_and_the_good_file_in_the_same_run_is_
         "b-expands.docx": "expands to 2.0 MB, over the 1 MB limit (ingest.max_decompressed_mb)",
         "c-one-line.md": "has 312,010 characters of text, over the 100,000 limit (ingest.max_chars)",
         "d-many-clauses.md": "yields 40 clauses, over the 20 limit (ingest.max_clauses)",
-        "e-slow.html": "reading and splitting it took over the 2 s limit (ingest.parse_budget_s)",
+        "e-slow.html": "reading and splitting it took over the 5 s limit (ingest.parse_budget_s)",
     }
     assert report.count("added") == 1 and report.exit_code == EXIT_SOME_FAILED
     assert {Path(c.source).name for c in limited_index.clauses()} == {"a-good.md"}
