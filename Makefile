@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser index run test lint bench sample-policies clean
+.PHONY: install browser index run test lint bench sample-policies clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -35,6 +35,11 @@ browser:
 test: install browser
 	$(BIN)/ruff check .
 	XIAOSHEN_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+
+# The reader and clause-splitter fuzz tests of `make test`, with FUZZ_SCALE times the examples, fresh each run.
+fuzz: install
+	FUZZ_SCALE=$${FUZZ_SCALE:-100} $(BIN)/python -m pytest tests/test_fuzz_ingest.py -p no:cacheprovider \
+		--timeout=0 -q --hypothesis-show-statistics
 
 lint: install
 	$(BIN)/ruff check .

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ingest.limits import bounded_lines
 from xiaoshen.settings import IngestSettings
 from xiaoshen.types import Clause, PolicyDocument, clause_id_for
 
@@ -67,7 +68,7 @@ class _Block:
 def split_clauses(document: PolicyDocument, settings: IngestSettings | None = None) -> list[Clause]:
     """Split a policy document into clauses with section ids, heading paths and pages."""
     settings = settings or IngestSettings()
-    blocks = _blocks(document)
+    blocks = _blocks(document, settings.max_line_chars)
     units = _group_clauses(blocks, settings)
     return _to_clauses(document, units, settings)
 
@@ -96,18 +97,16 @@ def _item_family(marker: str, previous_letter: str | None) -> str:
     return "lower-paren" if marker.startswith("(") else "lower-dot"
 
 
-def _blocks(document: PolicyDocument) -> list[_Block]:
+def _blocks(document: PolicyDocument, max_line_chars: int) -> list[_Block]:
     text = document.text
     paged_flow = document.format in {"pdf", "txt"}
     blocks: list[_Block] = []
-    offset = 0
     previous_line = ""
     last_letter: str | None = None
     last_chapter = 0
     last_section = ""
-    for raw in text.split("\n"):
-        start, end = offset, offset + len(raw)
-        offset = end + 1
+    for start, raw in bounded_lines(text, max_line_chars):
+        end = start + len(raw)
         line = raw.strip()
         if not line:
             previous_line = ""
@@ -142,8 +141,9 @@ def _blocks(document: PolicyDocument) -> list[_Block]:
                 _Block("item", start, end, section=marker.rstrip("."), family=family, lines=[line], indent=indent)
             )
         elif blocks and blocks[-1].kind != "heading":
-            if paged_flow and blocks[-1].lines:
-                # PDF lines are visual lines; rejoin them into the sentence a reader sees.
+            if paged_flow and blocks[-1].lines and len(blocks[-1].lines[-1]) + len(line) < max_line_chars:
+                # PDF lines are visual lines; rejoin them into the sentence a reader sees (up to the line
+                # bound: past it, rejoining re-copies an ever longer string and the time goes quadratic).
                 joint = "" if _CJK_END.search(blocks[-1].lines[-1]) and _CJK_START.match(line) else " "
                 blocks[-1].lines[-1] += joint + line
             else:

@@ -20,10 +20,13 @@ from datetime import date
 from pathlib import Path
 
 from ingest.clauses import split_clauses
+from ingest.limits import check_clauses, within_budget
 from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, content_digest, read_document
 from xiaoshen.errors import DocumentError, XiaoshenError
 from xiaoshen.index import ClauseIndex, StoreState
 from xiaoshen.injection import mark_suspicious
+from xiaoshen.settings import IngestSettings
+from xiaoshen.types import Clause, PolicyDocument
 
 # Exit codes of `xiaoshen ingest` (documented in the README).
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_NOTHING_INGESTED = 0, 1, 2, 3
@@ -134,12 +137,12 @@ def _ingest_file(path: Path, index: ClauseIndex, state: StoreState,
         digest = content_digest(path)
         if state.current.get(source) == digest:
             return FileOutcome(source, "unchanged")
-        document = read_document(path)
+        document, clauses = read_and_split(path, index.settings.ingest)
         owner = owners.get((document.doc_id, document.version))
         if owner is not None and owner != source:
             raise DocumentError(source, f"{document.doc_id} v{document.version} is already ingested from {owner}",
                                 "give the new file a new version, or remove the old one first")
-        clauses = mark_suspicious(split_clauses(document, index.settings.ingest))
+        clauses = mark_suspicious(clauses)
         if not clauses:
             raise DocumentError(source, "no clauses found in the text")
         embeddings = index.embed_clauses(clauses)
@@ -153,6 +156,20 @@ def _ingest_file(path: Path, index: ClauseIndex, state: StoreState,
         return FileOutcome(source, "failed", reason=str(exc))
     except Exception as exc:  # one odd file must never stop the batch
         return FileOutcome(source, "failed", reason=f"unexpected {type(exc).__name__}: {exc}")
+
+
+def read_and_split(path: Path, limits: IngestSettings) -> tuple[PolicyDocument, list[Clause]]:
+    """Read one file and split it into clauses within the `ingest.*` bounds (ingest/limits.py); raises
+    DocumentError, never anything else a file's content can cause."""
+    source = str(path)
+
+    def work() -> tuple[PolicyDocument, list[Clause]]:
+        document = read_document(path, limits)
+        return document, split_clauses(document, limits)
+
+    document, clauses = within_budget(source, limits.parse_budget_s, work)
+    check_clauses(source, len(clauses), limits)
+    return document, clauses
 
 
 def refresh_statuses(index: ClauseIndex, today: date | None = None) -> None:

@@ -43,6 +43,17 @@ class IngestSettings(_Group):
     max_clause_chars: int = Field(default=1600, ge=200, description="Longer clauses are split with overlap.")
     overlap_chars: int = Field(default=200, ge=0)
     min_clause_chars: int = Field(default=60, ge=0, description="Shorter fragments merge into their clause.")
+    # Bounds on one file (ingest/limits.py): a file over one is refused by name and the ingest goes on.
+    max_decompressed_mb: float = Field(default=50, gt=0, description="Largest file, or for a DOCX the total "
+                                       "of its unzipped parts (read from the zip directory before unzipping), in MB.")
+    max_compression_ratio: float = Field(default=100, gt=1, description="DOCX: refuse a part over 1 MB that "
+                                         "unzips to more than this many times its packed size (a zip bomb).")
+    max_chars: int = Field(default=5_000_000, ge=1, description="Most characters of text one file may hold.")
+    max_clauses: int = Field(default=5000, ge=1, description="Most clauses one document may split into.")
+    max_line_chars: int = Field(default=5000, ge=100, description="Longer lines are cut at a sentence end or a "
+                                "space before clause splitting (nothing is dropped).")
+    parse_budget_s: float = Field(default=120, ge=0, description="Seconds reading and splitting one file may take "
+                                  "(0: no limit); embedding is not counted.")
 
 
 class RetrievalSettings(_Group):
