@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser index run test lint bench sample-policies clean
+.PHONY: install browser ocr-tools index run test lint bench sample-policies clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -18,7 +18,14 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,llm-test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) ocr-tools
+
+# OCR of scanned policies (ingest/ocr.py): OCRmyPDF drives Debian's Tesseract with its English and
+# Simplified Chinese data and Ghostscript; nothing is downloaded at run time.
+ocr-tools:
+	[ -x /usr/bin/tesseract ] && [ -x /usr/bin/gs ] && tesseract --list-langs 2>/dev/null | grep -qx chi_sim || { \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim ghostscript; }
 
 # Incremental: unchanged files cost no embedding work, so this is cheap when the index is current.
 index: install
@@ -42,7 +49,10 @@ lint: install
 bench: index
 	$(BIN)/python bench/run.py
 
+# The scanned test copies also need fonts-wqy-microhei (Chinese text PDF) — only to rebuild them.
 sample-policies: install
+	[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || { $(SUDO) apt-get update -qq && \
+		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-wqy-microhei; }
 	$(BIN)/python scripts/build_sample_policies.py
 
 clean:

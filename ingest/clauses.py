@@ -98,7 +98,7 @@ def _item_family(marker: str, previous_letter: str | None) -> str:
 
 def _blocks(document: PolicyDocument) -> list[_Block]:
     text = document.text
-    paged_flow = document.format in {"pdf", "txt"}
+    paged_flow = document.format in {"pdf", "txt", "image"}
     blocks: list[_Block] = []
     offset = 0
     previous_line = ""
@@ -322,9 +322,18 @@ def _to_clauses(document: PolicyDocument, units: list[_Unit], settings: IngestSe
                     part=part,
                     text=chunk,
                     content_hash=document.content_hash,
+                    ocr_pages=_ocr_pages(document, start, end),
                 )
             )
     return clauses
+
+
+def _ocr_pages(document: PolicyDocument, start: int, end: int) -> dict[int, float]:
+    """The OCR'd pages a clause spans, with their confidence (provenance shown beside its citations)."""
+    first, last = document.page_at(start), document.page_at(end)
+    if not document.ocr_pages or first is None or last is None:
+        return {}
+    return {n: round(document.ocr_pages[n] or 0.0, 1) for n in range(first, last + 1) if n in document.ocr_pages}
 
 
 def _split_unit(unit: _Unit, settings: IngestSettings) -> list[tuple[str, str, int, int]]:

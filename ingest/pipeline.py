@@ -20,6 +20,7 @@ from datetime import date
 from pathlib import Path
 
 from ingest.clauses import split_clauses
+from ingest.ocr import OcrOptions
 from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, content_digest, read_document
 from xiaoshen.errors import DocumentError, XiaoshenError
 from xiaoshen.index import ClauseIndex, StoreState
@@ -82,9 +83,11 @@ def ingest(
     progress: Callable[[str], None] | None = None,
     notice: Callable[[str], None] | None = None,
     lock_timeout: float | None = None,
+    ocr_progress: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """Bring the index in line with the given files; see the module docstring for the rules. `notice`
-    hears about waits and repairs (default: stderr); `lock_timeout` bounds the wait for another writer."""
+    hears about waits, repairs and skipped scanned pages (default: stderr); `lock_timeout` bounds the wait
+    for another writer; `ocr_progress` hears each page OCR recognises (default: stderr)."""
     paths = list(paths)  # walked twice: to discover files and to bound --prune
     files = discover(paths)
     report = IngestReport()
@@ -105,7 +108,9 @@ def ingest(
         for path in files:
             if progress:
                 progress(path.name)
-            outcome = _ingest_file(path, index, state, owners, report)
+            ocr = OcrOptions(index.settings.ocr, index.settings.ocr_cache_dir,
+                             progress=ocr_progress or (lambda line: print(line, file=sys.stderr, flush=True)))
+            outcome = _ingest_file(path, index, state, owners, report, ocr, tell)
             if outcome.status in {"added", "updated"}:
                 owners[(outcome.doc_id, outcome.version)] = outcome.source
             report.outcomes.append(outcome)
@@ -122,7 +127,8 @@ def ingest(
 
 
 def _ingest_file(path: Path, index: ClauseIndex, state: StoreState,
-                 owners: dict[tuple[str, str], str], report: IngestReport) -> FileOutcome:
+                 owners: dict[tuple[str, str], str], report: IngestReport, ocr: OcrOptions,
+                 tell: Callable[[str], None]) -> FileOutcome:
     source = str(path)
     try:
         if not path.exists():
@@ -133,7 +139,9 @@ def _ingest_file(path: Path, index: ClauseIndex, state: StoreState,
         digest = content_digest(path)
         if state.current.get(source) == digest:
             return FileOutcome(source, "unchanged")
-        document = read_document(path)
+        document = read_document(path, ocr)
+        for note in document.notes:
+            tell(note)
         owner = owners.get((document.doc_id, document.version))
         if owner is not None and owner != source:
             raise DocumentError(source, f"{document.doc_id} v{document.version} is already ingested from {owner}",

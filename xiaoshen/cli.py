@@ -82,9 +82,12 @@ def _reader_filter(filters: list[str] | None, roles: list[str] | None):  # type:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Policy files or folders (PDF, DOCX, MD, HTML, TXT).")],
+    paths: Annotated[list[Path], typer.Argument(help="Policy files or folders (PDF, DOCX, MD, HTML, TXT; "
+                                                  "scans as PDF, PNG, JPEG or TIFF).")],
     index: IndexOpt = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove documents whose files are gone.")] = False,
+    no_ocr: Annotated[bool, typer.Option("--no-ocr", help="Do not OCR scanned pages or image files (each "
+                                         "skipped page is named in a warning).")] = False,
 ) -> None:
     """Ingest policy files into the index (unchanged files cost nothing).
 
@@ -95,6 +98,8 @@ def ingest(
 
     try:
         settings = _settings(index)
+        if no_ocr:
+            settings = settings.model_copy(update={"ocr": settings.ocr.model_copy(update={"enabled": False})})
         clause_index = _open_index(settings)
         total = len(discover(paths))
         with Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -105,7 +110,8 @@ def ingest(
                 bar.update(task, description=name[:40])
                 bar.advance(task)
 
-            report = run_ingest(paths, index=clause_index, prune=prune, progress=advance)
+            report = run_ingest(paths, index=clause_index, prune=prune, progress=advance,
+                                ocr_progress=lambda line: err.print(line, markup=False))
         record_ingest(_audit(settings), _cli_user(), ", ".join(str(p) for p in paths), report,
                       settings.fingerprint())
     except XiaoshenError as exc:
@@ -199,6 +205,12 @@ def docs(
         status = s.status if s.consistent else f"{s.status} (inconsistent: re-ingest)"
         table.add_row(s.doc_id, s.version, str(s.effective_date or ""), status, s.language, str(s.clauses), s.title)
     out.print(table)
+    from ingest.ocr import page_ranges
+
+    for s in summaries:
+        if s.low_confidence_pages:
+            out.print(f"{s.doc_id} v{s.version}: low OCR confidence on page(s) {page_ranges(s.low_confidence_pages)} "
+                      f"of {s.ocr_pages} recognised from a scan — check them against the scan", markup=False)
 
 
 @app.command()

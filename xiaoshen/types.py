@@ -31,6 +31,10 @@ class PolicyDocument(BaseModel):
     page_starts: list[int] = Field(
         default_factory=list, description="Character offset where each page starts; empty if unpaged."
     )
+    ocr_pages: dict[int, float | None] = Field(
+        default_factory=dict, description="Pages whose text came from OCR → mean Tesseract word confidence (0–100)."
+    )
+    notes: list[str] = Field(default_factory=list, description="Warnings for whoever ingests it (skipped scans).")
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page that holds character `offset`, or None for unpaged formats."""
@@ -65,6 +69,19 @@ class Clause(BaseModel):
     part: int = Field(default=0, description="Index of this part when a long clause was split.")
     text: str = Field(description="The clause text as ingested.")
     content_hash: str = Field(default="", description="Hash of the source file this clause came from.")
+    ocr_pages: dict[int, float] = Field(
+        default_factory=dict, description="Pages of this clause recognised from a scan → their mean OCR "
+        "confidence (0–100, 0 if no word was found); empty for a text layer.")
+
+    @property
+    def ocr(self) -> bool:
+        """True if (part of) the clause's text was recognised from a scan: check it against the page."""
+        return bool(self.ocr_pages)
+
+    @property
+    def ocr_confidence(self) -> float | None:
+        """The lowest mean OCR confidence among the clause's pages, or None if it was not OCR'd."""
+        return min(self.ocr_pages.values()) if self.ocr_pages else None
 
     @property
     def page_label(self) -> str:
@@ -138,6 +155,9 @@ class DocumentSummary(BaseModel):
     content_hash: str
     access: list[str] = Field(default_factory=list)
     consistent: bool = Field(default=True, description="False if clauses from two file versions coexist.")
+    ocr_pages: int = Field(default=0, description="Pages (holding clauses) whose text was recognised from a scan.")
+    low_confidence_pages: list[int] = Field(default_factory=list, description="OCR'd pages whose mean "
+                                            "confidence is below ocr.low_confidence: check them.")
 
 
 class Citation(BaseModel):
