@@ -70,11 +70,14 @@ class OcrResult:
 
 def page_text_and_image_share(page: Any) -> tuple[str, float]:
     """A pypdf page's extracted text and the share of the page its images cover (0–1)."""
-    resources = page.get("/Resources")
-    resources = resources.get_object() if resources is not None else {}
-    xobjects = resources.get("/XObject") if hasattr(resources, "get") else None
-    xobjects = xobjects.get_object() if xobjects is not None else {}
-    images = {name for name, ref in xobjects.items() if ref.get_object().get("/Subtype") == "/Image"}
+    try:
+        resources = page.get("/Resources")
+        resources = resources.get_object() if resources is not None else {}
+        xobjects = resources.get("/XObject") if hasattr(resources, "get") else None
+        xobjects = xobjects.get_object() if xobjects is not None else {}
+        images = {name for name, ref in xobjects.items() if ref.get_object().get("/Subtype") == "/Image"}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        images = set()  # odd resources: judge the page by its text alone, as before OCR existed
     covered = 0.0
 
     def visit(operator: bytes, operands: list[Any], cm: list[float], tm: list[float]) -> None:
@@ -262,7 +265,7 @@ def _run_ocrmypdf(source: str, pdf: bytes, pages: list[int], languages: list[str
                     if time.monotonic() > deadline:
                         _stop(process)
                         raise DocumentError(
-                            source, f"OCR stopped at the per-file time limit of {settings.time_limit_s:.0f} s "
+                            source, f"OCR stopped at the per-file time limit of {settings.time_limit_s:g} s "
                             f"with {done + len(seen)} of {total} scanned pages recognised",
                             "raise ocr.time_limit_s (XIAOSHEN_OCR__TIME_LIMIT_S) or split the file")
                     time.sleep(0.2)

@@ -211,3 +211,20 @@ def test_ingested_scan_is_marked_ocr_lists_low_confidence_pages_and_is_found(tmp
     top = hits[0].clause
     assert top.section == "2.1" and top.page_start == 2 and top.ocr and top.ocr_confidence
     assert hits[0].to_json()["page"] == 2
+
+
+def test_sample_policies_need_no_ocr_and_a_mislabelled_image_gets_a_one_line_reason(tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import SAMPLE_POLICIES
+
+    def no_ocr(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a page with a good text layer was sent to OCR")
+
+    monkeypatch.setattr(ocr_module, "_run_ocrmypdf", no_ocr)
+    options = OcrOptions(OcrSettings(), tmp_path)
+    for path in sorted(SAMPLE_POLICIES.glob("*.pdf")):
+        assert not read_document(path, options).ocr_pages
+    fake = tmp_path / "page.png"
+    fake.write_text("not an image", encoding="utf-8")
+    with pytest.raises(DocumentError, match="not a PNG, JPEG or TIFF image"):
+        read_document(fake, options)
