@@ -233,7 +233,7 @@ def _run_ocrmypdf(source: str, pdf: bytes, pages: list[int], languages: list[str
         (folder / "in.pdf").write_bytes(pdf)
         remaining = max(1, int(deadline - time.monotonic()))
         command = [
-            sys.executable, "-m", "ocrmypdf", "--plugin", str(PLUGIN), "-l", "+".join(languages),
+            *_LAUNCH, "--plugin", str(PLUGIN), "-l", "+".join(languages),
             "--pages", ",".join(str(n) for n in pages), "--force-ocr", "--output-type", "none",
             "--optimize", "0", "--quiet", "--jobs", str(settings.jobs or os.cpu_count() or 1),
             "--tesseract-timeout", str(remaining),
@@ -283,6 +283,13 @@ def _run_ocrmypdf(source: str, pdf: bytes, pages: list[int], languages: list[str
     for number in pages:  # a page Tesseract found nothing on still counts as recognised (and empty)
         found.setdefault(number, OcrPage(number, "", None))
     return found
+
+
+# OCRmyPDF runs in its own session so a time limit can kill its whole tree; on Linux it also asks to be
+# killed if the ingest dies (PR_SET_PDEATHSIG survives exec), so a terminated ingest leaves no OCR running.
+_LAUNCH = [sys.executable, "-c", "import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGKILL); "
+           "os.execv(sys.executable, [sys.executable, '-m', 'ocrmypdf', *sys.argv[1:]])"] \
+    if sys.platform.startswith("linux") else [sys.executable, "-m", "ocrmypdf"]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
