@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser ocr-tools index run test lint bench sample-policies clean
+.PHONY: install browser ocr-tools scan-fonts index run test lint bench sample-policies clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -46,13 +46,16 @@ test: install browser
 lint: install
 	$(BIN)/ruff check .
 
-bench: index
+bench: index scan-fonts
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/ocr_bench.py
 
-# The scanned test copies also need fonts-wqy-microhei (Chinese text PDF) — only to rebuild them.
-sample-policies: install
+# Rendering the scanned copies (scripts/build_scanned_policies.py) needs a Chinese TrueType font.
+scan-fonts:
 	[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || { $(SUDO) apt-get update -qq && \
 		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-wqy-microhei; }
+
+sample-policies: install scan-fonts
 	$(BIN)/python scripts/build_sample_policies.py
 
 clean:

@@ -193,8 +193,8 @@ def test_cli_no_ocr_flag_names_the_scanned_pages(tmp_path: Path) -> None:
     assert "no text layer on page(s) 1–3 and OCR is off" in result.output + (result.stderr or "")
 
 
-def test_ingested_scan_is_marked_ocr_lists_low_confidence_pages_and_is_found(tmp_path: Path, ocr_cache: Path,
-                                                                             scans, embedding) -> None:  # type: ignore[no-untyped-def]
+def test_ingested_scan_is_marked_ocr_lists_low_confidence_pages_and_is_found(
+        tmp_path: Path, ocr_cache: Path, scans, embedding, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     from ingest.pipeline import ingest
     from xiaoshen.index import ClauseIndex
     from xiaoshen.retrieve import search
@@ -211,6 +211,33 @@ def test_ingested_scan_is_marked_ocr_lists_low_confidence_pages_and_is_found(tmp
     top = hits[0].clause
     assert top.section == "2.1" and top.page_start == 2 and top.ocr and top.ocr_confidence
     assert hits[0].to_json()["page"] == 2
+    _app_shows_the_scan_caution(settings, monkeypatch)
+
+
+def _app_shows_the_scan_caution(settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_app import PASSWORDS, sign_in
+
+    monkeypatch.setenv("XIAOSHEN_INDEX_DIR", str(settings.index_dir))
+    monkeypatch.setenv("XIAOSHEN_CACHE_DIR", str(settings.keyword_cache_dir))
+    monkeypatch.setenv("XIAOSHEN_OCR__LOW_CONFIDENCE", "99.5")
+    at = AppTest.from_file(str(ROOT / "app" / "Home.py"), default_timeout=180).run()
+    sign_in(at, "officer", PASSWORDS["officer"])
+    at.switch_page(str(ROOT / "app" / "views" / "search.py")).run()
+    at.text_input(key="query").input("Which property counts as owner-occupied property?").run()
+    assert not at.exception
+    assert any("Text recognised from a scan: check against the page" in w.value for w in at.warning)
+    at.switch_page(str(ROOT / "app" / "views" / "library.py")).run()
+    assert not at.exception
+    assert "1, 2, 3" in at.dataframe[0].value["low-confidence scan pages"].tolist()
+    from typer.testing import CliRunner
+
+    from xiaoshen.cli import app
+
+    listed = CliRunner().invoke(app, ["docs", "--index", str(settings.index_dir)])
+    assert listed.exit_code == 0
+    assert "NCB-CRE-002 v3.0: low OCR confidence on page(s) 1–3 of 3 recognised from a scan" in listed.output
 
 
 def test_sample_policies_need_no_ocr_and_a_mislabelled_image_gets_a_one_line_reason(tmp_path: Path,
