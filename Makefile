@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser index run test lint bench sample-policies clean fuzz
+.PHONY: install browser ocr-tools scan-fonts index run test lint bench sample-policies clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -18,7 +18,14 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,llm-test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) ocr-tools
+
+# OCR of scanned policies (ingest/ocr.py): OCRmyPDF drives Debian's Tesseract with its English and
+# Simplified Chinese data and Ghostscript; nothing is downloaded at run time.
+ocr-tools:
+	[ -x /usr/bin/tesseract ] && [ -x /usr/bin/gs ] && tesseract --list-langs 2>/dev/null | grep -qx chi_sim || { \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim ghostscript; }
 
 # Incremental: unchanged files cost no embedding work, so this is cheap when the index is current.
 index: install
@@ -44,10 +51,16 @@ fuzz: install
 lint: install
 	$(BIN)/ruff check .
 
-bench: index
+bench: index scan-fonts
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/ocr_bench.py
 
-sample-policies: install
+# Rendering the scanned copies (scripts/build_scanned_policies.py) needs a Chinese TrueType font.
+scan-fonts:
+	[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || { $(SUDO) apt-get update -qq && \
+		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-wqy-microhei; }
+
+sample-policies: install scan-fonts
 	$(BIN)/python scripts/build_sample_policies.py
 
 clean:

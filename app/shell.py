@@ -149,6 +149,12 @@ def highlighted(text: str, quote: str) -> str:
             + as_text(text[end:]))
 
 
+def scan_caution(clause: Clause) -> str:
+    """The note beside a citation whose text was recognised from a scan (OCR can misread figures)."""
+    return (f"Text recognised from a scan: check against the page (OCR confidence {clause.ocr_confidence:.0f}%) · "
+            "文字由扫描件识别，请对照原页核对")
+
+
 def show_citation(citation: Citation, user: User, *, expanded: bool = False) -> None:
     """One citation: label, document, version, section, page, the clause with the quote highlighted, a
     link to the source file."""
@@ -157,6 +163,8 @@ def show_citation(citation: Citation, user: User, *, expanded: bool = False) -> 
         page = f", page {citation.page}" if citation.page else ""
         st.caption(f"{citation.doc_id} version {citation.version} · section {citation.section}{page}")
         clause = clause_by_id(citation.clause_id, user)
+        if clause is not None and clause.ocr:
+            st.warning(scan_caution(clause))
         st.markdown(highlighted(clause.text if clause else citation.quote, citation.quote))
         link = source_link(citation.source, citation.page)
         if link:

@@ -99,7 +99,7 @@ def _item_family(marker: str, previous_letter: str | None) -> str:
 
 def _blocks(document: PolicyDocument, max_line_chars: int) -> list[_Block]:
     text = document.text
-    paged_flow = document.format in {"pdf", "txt"}
+    paged_flow = document.format in {"pdf", "txt", "image"}
     blocks: list[_Block] = []
     previous_line = ""
     last_letter: str | None = None
@@ -157,6 +157,11 @@ def _blocks(document: PolicyDocument, max_line_chars: int) -> list[_Block]:
 
 def _follows(previous: str, marker: str) -> bool:
     """Whether `marker` is the number that comes next after `previous` (4.2.1 → 4.2.2, 4.3, 4.2.1.1, 5.1)."""
+    if previous.startswith("第") and marker.startswith("第"):
+        # 第N条 after 第(N-1)条 starts the next article even when the line before lacks its "。" (OCR drops
+        # or misreads it); a cross-reference that wraps to a line start names another article.
+        before, after = _article_number(previous), _article_number(marker)
+        return before is not None and after == before + 1
     a, b = previous.split("."), marker.split(".")
     if not previous or not all(p.isdigit() for p in a + b):
         return False
@@ -166,6 +171,30 @@ def _follows(previous: str, marker: str) -> bool:
         if b[: depth - 1] == a[: depth - 1] and int(b[depth - 1]) == int(a[depth - 1]) + 1:
             return all(x == "1" for x in b[depth:])
     return False
+
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+def _article_number(section: str) -> int | None:
+    """12 for 第十二条 (or 第12条); None for 第十二条之一 and other forms."""
+    match = re.fullmatch(rf"第([{_CN_NUM}\d]+)条", section)
+    if not match:
+        return None
+    numeral = match.group(1)
+    if numeral.isdigit():
+        return int(numeral)
+    total, digit = 0, 0
+    for char in numeral:
+        unit = {"十": 10, "百": 100, "千": 1000}.get(char)
+        if unit:
+            total += (digit or 1) * unit
+            digit = 0
+        elif char in _CN_DIGITS:
+            digit = _CN_DIGITS[char]
+        else:
+            return None
+    return total + digit
 
 
 def _heading(line: str, paged_flow: bool) -> tuple[int, str, str] | None:
@@ -323,9 +352,18 @@ def _to_clauses(document: PolicyDocument, units: list[_Unit], settings: IngestSe
                     text=chunk,
                     content_hash=document.content_hash,
                     normalised=document.normalised_in(start, end),
+                    ocr_pages=_ocr_pages(document, start, end),
                 )
             )
     return clauses
+
+
+def _ocr_pages(document: PolicyDocument, start: int, end: int) -> dict[int, float]:
+    """The OCR'd pages a clause spans, with their confidence (provenance shown beside its citations)."""
+    first, last = document.page_at(start), document.page_at(end)
+    if not document.ocr_pages or first is None or last is None:
+        return {}
+    return {n: round(document.ocr_pages[n] or 0.0, 1) for n in range(first, last + 1) if n in document.ocr_pages}
 
 
 def _split_unit(unit: _Unit, settings: IngestSettings) -> list[tuple[str, str, int, int]]:

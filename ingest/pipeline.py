@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ingest.clauses import split_clauses
 from ingest.limits import check_clauses, within_budget
+from ingest.ocr import OcrOptions
 from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, content_digest, read_document
 from xiaoshen.errors import DocumentError, XiaoshenError
 from xiaoshen.index import ClauseIndex, StoreState
@@ -86,9 +87,11 @@ def ingest(
     progress: Callable[[str], None] | None = None,
     notice: Callable[[str], None] | None = None,
     lock_timeout: float | None = None,
+    ocr_progress: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """Bring the index in line with the given files; see the module docstring for the rules. `notice`
-    hears about waits and repairs (default: stderr); `lock_timeout` bounds the wait for another writer."""
+    hears about waits, repairs and skipped scanned pages (default: stderr); `lock_timeout` bounds the wait
+    for another writer; `ocr_progress` hears each page OCR recognises (default: stderr)."""
     paths = list(paths)  # walked twice: to discover files and to bound --prune
     files = discover(paths)
     report = IngestReport()
@@ -109,7 +112,9 @@ def ingest(
         for path in files:
             if progress:
                 progress(path.name)
-            outcome = _ingest_file(path, index, state, owners, report)
+            ocr = OcrOptions(index.settings.ocr, index.settings.ocr_cache_dir,
+                             progress=ocr_progress or (lambda line: print(line, file=sys.stderr, flush=True)))
+            outcome = _ingest_file(path, index, state, owners, report, ocr, tell)
             if outcome.status in {"added", "updated"}:
                 owners[(outcome.doc_id, outcome.version)] = outcome.source
             report.outcomes.append(outcome)
@@ -126,7 +131,8 @@ def ingest(
 
 
 def _ingest_file(path: Path, index: ClauseIndex, state: StoreState,
-                 owners: dict[tuple[str, str], str], report: IngestReport) -> FileOutcome:
+                 owners: dict[tuple[str, str], str], report: IngestReport, ocr: OcrOptions,
+                 tell: Callable[[str], None]) -> FileOutcome:
     source = str(path)
     try:
         if not path.exists():
@@ -137,7 +143,9 @@ def _ingest_file(path: Path, index: ClauseIndex, state: StoreState,
         digest = content_digest(path)
         if state.current.get(source) == digest:
             return FileOutcome(source, "unchanged")
-        document, clauses = read_and_split(path, index.settings.ingest)
+        document, clauses = read_and_split(path, index.settings.ingest, ocr)
+        for note in document.notes:
+            tell(note)
         owner = owners.get((document.doc_id, document.version))
         if owner is not None and owner != source:
             raise DocumentError(source, f"{document.doc_id} v{document.version} is already ingested from {owner}",
@@ -158,16 +166,21 @@ def _ingest_file(path: Path, index: ClauseIndex, state: StoreState,
         return FileOutcome(source, "failed", reason=f"unexpected {type(exc).__name__}: {exc}")
 
 
-def read_and_split(path: Path, limits: IngestSettings) -> tuple[PolicyDocument, list[Clause]]:
+def read_and_split(path: Path, limits: IngestSettings, ocr: OcrOptions | None = None) -> tuple[PolicyDocument, list[Clause]]:
     """Read one file and split it into clauses within the `ingest.*` bounds (ingest/limits.py); raises
     DocumentError, never anything else a file's content can cause."""
     source = str(path)
 
     def work() -> tuple[PolicyDocument, list[Clause]]:
-        document = read_document(path, limits)
+        document = read_document(path, limits, ocr)
         return document, split_clauses(document, limits)
 
-    document, clauses = within_budget(source, limits.parse_budget_s, work)
+    budget = limits.parse_budget_s
+    if budget and ocr is not None and ocr.settings.enabled and SUPPORTED_SUFFIXES.get(path.suffix.lower()) in {"pdf", "image"}:
+        # Recognising scanned pages has its own, longer limit (ocr.time_limit_s), which stops OCRmyPDF's
+        # whole process tree cleanly; the parse budget must not cut it short from outside.
+        budget += ocr.settings.time_limit_s
+    document, clauses = within_budget(source, budget, work)
     check_clauses(source, len(clauses), limits)
     return document, clauses
 

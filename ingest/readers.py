@@ -1,4 +1,5 @@
-"""File → PolicyDocument: text with page offsets and identifying metadata, for PDF, DOCX, MD, HTML, TXT.
+"""File → PolicyDocument: text with page offsets and identifying metadata, for PDF, DOCX, MD, HTML, TXT,
+and scanned pages (image-only PDF pages and PNG/JPEG/TIFF files, through OCR: ingest/ocr.py).
 
 LlamaIndex's file readers return one Document per page (PDF) or flatten DOCX/HTML to plain text, losing
 the heading styles and front matter the clause splitter needs; these readers keep both and hand the
@@ -21,13 +22,23 @@ import yaml
 
 from ingest.limits import check_packed, check_text
 from ingest.normalise import normalise_identifier, normalise_line, normalise_pages
+from ingest.ocr import (
+    OcrOptions,
+    image_to_pdf,
+    page_ranges,
+    page_text_and_image_share,
+    recognise,
+    scan_reason,
+)
 from xiaoshen.errors import DocumentError
-from xiaoshen.settings import IngestSettings
+from xiaoshen.settings import IngestSettings, OcrSettings
 from xiaoshen.text import detect_language
 from xiaoshen.types import PolicyDocument
 
 SUPPORTED_SUFFIXES = {".pdf": "pdf", ".docx": "docx", ".md": "md", ".markdown": "md", ".html": "html",
-                      ".htm": "html", ".txt": "txt"}
+                      ".htm": "html", ".txt": "txt", ".png": "image", ".jpg": "image", ".jpeg": "image",
+                      ".tif": "image", ".tiff": "image"}
+_IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
 
 _FRONT_MATTER = re.compile(r"\A\ufeff?---\s*\n(.*?)\n---\s*\n", re.S)
 _META_LINE = re.compile(
@@ -73,9 +84,10 @@ def _sidecar_meta(path: Path) -> Meta:
     return meta
 
 
-def read_document(path: Path, limits: IngestSettings | None = None) -> PolicyDocument:
+def read_document(path: Path, limits: IngestSettings | None = None, ocr: OcrOptions | None = None) -> PolicyDocument:
     """Read one policy file; raises DocumentError with a one-line reason if it cannot be used or is over
-    one of the `limits` (ingest/limits.py)."""
+    one of the `limits` (ingest/limits.py). Scanned pages are OCR'd when `ocr` is given and enabled;
+    otherwise they are skipped and named in `notes`."""
     limits = limits or IngestSettings()
     source = str(path)
     kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
@@ -90,12 +102,49 @@ def read_document(path: Path, limits: IngestSettings | None = None) -> PolicyDoc
         raise DocumentError(source, "empty file")
     _check_signature(source, kind, data)
     check_packed(source, kind, data, limits)
-    text, page_starts, meta = _READERS[kind](source, data)
+    sidecar = _sidecar_meta(path)
+    scans = _Scans(ocr, str(sidecar.get("language") or "") or None)
+    if kind in {"pdf", "image"}:
+        text, page_starts, meta = (_read_pdf if kind == "pdf" else _read_image)(source, data, scans)
+    else:
+        text, page_starts, meta = _READERS[kind](source, data)
     check_text(source, text, limits)
     if not text.strip():
+        if scans.skipped:
+            raise DocumentError(source, f"no text layer on page(s) {page_ranges(scans.skipped)} and OCR is off",
+                                "ingest without --no-ocr (and with ocr.enabled = true) to recognise them")
         raise DocumentError(source, "no text found", "a scanned PDF needs OCR before ingestion")
-    meta = {**meta, **_sidecar_meta(path)}
-    return _build_document(path, kind, data, text, page_starts, meta)
+    meta = {**meta, **sidecar}
+    document = _build_document(path, kind, data, text, page_starts, meta)
+    document.ocr_pages = scans.confidence
+    if scans.skipped:
+        document.notes.append(f"{path.name}: page(s) {page_ranges(scans.skipped)} have no usable text layer "
+                              "and were skipped because OCR is off (--no-ocr / ocr.enabled)")
+    return document
+
+
+class _Scans:
+    """The OCR side of reading one file: which pages were recognised (with confidence) or skipped."""
+
+    def __init__(self, options: OcrOptions | None, language: str | None) -> None:
+        self.options = options if options is not None and options.settings.enabled else None
+        self.detection = options.settings if options is not None else OcrSettings()
+        self.language = language
+        self.confidence: dict[int, float | None] = {}
+        self.skipped: list[int] = []
+
+    def read(self, source: str, pdf: bytes, pages: list[int], cache_key: str | None = None,
+             photo: bool = False) -> dict[int, str]:
+        """Text of the scanned `pages`, or nothing (and the pages noted as skipped) when OCR is off."""
+        if not pages:
+            return {}
+        if self.options is None:
+            self.skipped = pages
+            return {}
+        key = f"{cache_key or hashlib.sha256(pdf).hexdigest()}-{self.language or 'auto'}"
+        result = recognise(source, pdf, pages, self.options, language=self.language, cache_key=key, photo=photo)
+        self.confidence = {n: p.confidence for n, p in result.pages.items()}
+        return {n: p.text for n, p in result.pages.items()}
 
 
 def _check_signature(source: str, kind: str, data: bytes) -> None:
@@ -104,6 +153,8 @@ def _check_signature(source: str, kind: str, data: bytes) -> None:
     is_pdf, is_zip = head.startswith(b"%PDF-"), head.startswith(b"PK\x03\x04")
     if kind == "pdf" and not is_pdf:
         raise DocumentError(source, f"not a PDF (the file starts like {_sniff(data)})")
+    if kind == "image" and not data.startswith(_IMAGE_SIGNATURES):
+        raise DocumentError(source, f"not a PNG, JPEG or TIFF image (the file starts like {_sniff(data)})")
     if kind == "docx" and not is_zip:
         raise DocumentError(source, f"not a Word .docx file (the file starts like {_sniff(data)})")
     if kind in {"md", "txt", "html"} and (is_pdf or is_zip or (b"\x00" in data[:4096] and not _is_utf16(data))):
@@ -157,7 +208,7 @@ _PDF_DAMAGE: tuple[type[BaseException], ...] = (ValueError, KeyError, TypeError,
                                                 ZeroDivisionError, RecursionError, AssertionError, struct.error)
 
 
-def _read_pdf(source: str, data: bytes) -> tuple[str, list[int], Meta]:
+def _read_pdf(source: str, data: bytes, scans: _Scans) -> tuple[str, list[int], Meta]:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
@@ -174,13 +225,27 @@ def _read_pdf(source: str, data: bytes) -> tuple[str, list[int], Meta]:
             if not ok:
                 raise DocumentError(source, "encrypted PDF (password required)",
                                     "ask the policy owner for an unprotected copy")
-        pages = _clean_pdf_pages([page.extract_text() or "" for page in reader.pages])
+        raw, scanned = [], []
+        for number, page in enumerate(reader.pages, start=1):
+            text, image_share = page_text_and_image_share(page)
+            raw.append(text)
+            area = abs(float(page.mediabox.width) * float(page.mediabox.height))
+            if scan_reason(text, image_share, area, scans.detection):
+                scanned.append(number)
         info = reader.metadata or {}
     except DocumentError:
         raise
     except damage as exc:
         message = " ".join(str(exc).split())[:200]
         raise DocumentError(source, f"damaged or truncated PDF ({type(exc).__name__}: {message})") from exc
+    if scans.language is None:
+        declared = re.search(r"language\s*=\s*(\w+)", f"{info.get('/Subject') or ''};{info.get('/Keywords') or ''}")
+        readable = "\n".join(t for n, t in enumerate(raw, start=1) if n not in scanned)
+        scans.language = declared.group(1) if declared else (detect_language(readable) if len(readable) > 300 else None)
+    recognised = scans.read(source, data, scanned)
+    # OCR'd pages replace their text layer, then all pages lose running headers and footers together.
+    pages = _clean_pdf_pages([recognised.get(n, "" if n in scanned else t) for n, t in enumerate(raw, start=1)],
+                             ocr=bool(recognised))
     if not data.rstrip().endswith(b"%%EOF") and not any(p.strip() for p in pages):
         raise DocumentError(source, "truncated PDF (no end-of-file marker and no readable page)")
     text, starts = _join_pages(pages)
@@ -192,15 +257,47 @@ def _read_pdf(source: str, data: bytes) -> tuple[str, list[int], Meta]:
         for key, value in re.findall(r"(\w+)\s*=\s*([^;]+)", str(info.get(field) or "")):
             meta.setdefault(key.strip().lower(), value.strip())
     meta.update({k: v for k, v in _meta_lines(text[:3000]).items() if k not in meta})
+    if 1 in recognised and "title" not in meta:
+        meta.update(_title_above_header(text[:3000]))
     return text, starts, meta
 
 
-def _clean_pdf_pages(pages: list[str]) -> list[str]:
-    """Drop running headers/footers (lines repeated on most pages, digits aside) and page counters."""
+def _read_image(source: str, data: bytes, scans: _Scans) -> tuple[str, list[int], Meta]:
+    """A photographed or scanned policy page (or a multi-page TIFF): all of it through OCR."""
+    pdf = image_to_pdf(source, data)
+    from pypdf import PdfReader
+
+    count = len(PdfReader(io.BytesIO(pdf)).pages)
+    # A JPEG is most likely a phone photo; PNG and TIFF pages usually come from a scanner.
+    recognised = scans.read(source, pdf, list(range(1, count + 1)), cache_key=hashlib.sha256(data).hexdigest(),
+                            photo=data.startswith(b"\xff\xd8\xff"))
+    pages = _clean_pdf_pages([recognised.get(n, "") for n in range(1, count + 1)], ocr=True)
+    text, starts = _join_pages(pages)
+    return text, starts, {**_title_above_header(text[:3000]), **_meta_lines(text[:3000])}
+
+
+def _title_above_header(text: str) -> Meta:
+    """A scan has no document properties: its title is the line printed above the 'Document ID:' block."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    for i, line in enumerate(lines):
+        if _META_LINE.match(line):
+            above = next((ln for ln in reversed(lines[:i]) if ln), "")
+            return {"title": above} if 2 <= len(above) <= 120 and not _META_LINE.match(above) else {}
+    return {}
+
+
+def _clean_pdf_pages(pages: list[str], ocr: bool = False) -> list[str]:
+    """Drop running headers/footers (lines repeated on most pages, digits aside) and page counters.
+
+    With `ocr`, lines are compared by their letters only: Tesseract reads the same footer as
+    "v2.1 — SYNTHETIC" on one page and "v2.1 一 SYNTHETIC" on the next."""
     split = [[" ".join(ln.split()) for ln in page.splitlines()] for page in pages]
+    if ocr:  # Tesseract separates paragraphs by blank lines: the edges are the first and last lines of text
+        split = [[ln for ln in lines if ln] for lines in split]
+    line_key = _ocr_line_key if ocr else _line_key
     edge_counts: dict[str, int] = {}
     for lines in split:
-        edges = {re.sub(r"\d+", "#", ln) for ln in lines[:2] + lines[-2:] if ln}
+        edges = {line_key(ln) for ln in lines[:2] + lines[-2:] if ln}
         for key in edges:
             edge_counts[key] = edge_counts.get(key, 0) + 1
     running = {k for k, n in edge_counts.items() if len(pages) >= 3 and n >= max(3, len(pages) // 2)}
@@ -208,11 +305,19 @@ def _clean_pdf_pages(pages: list[str]) -> list[str]:
     for lines in split:
         kept = [
             ln for i, ln in enumerate(lines)
-            if ln and not ((i < 2 or i >= len(lines) - 2) and re.sub(r"\d+", "#", ln) in running)
+            if ln and not ((i < 2 or i >= len(lines) - 2) and line_key(ln) in running)
             and not _PAGE_COUNTER.fullmatch(ln)
         ]
         cleaned.append("\n".join(kept))
     return cleaned
+
+
+def _line_key(line: str) -> str:
+    return re.sub(r"\d+", "#", line)
+
+
+def _ocr_line_key(line: str) -> str:
+    return re.sub(r"[^a-z#\u4e00-\u9fff]|一", "", _line_key(line).lower())
 
 
 _PAGE_COUNTER = re.compile(r"(Page \d+( of \d+)?|第\s*\d+\s*页.*|-\s*\d+\s*-|\d+\s*/\s*\d+)")

@@ -74,7 +74,9 @@ def _properties(meta: dict[str, object]) -> str:
                      if meta.get(k) is not None)
 
 
-def render_pdf(meta: dict[str, object], lines: list[str], out: Path) -> int:
+def render_pdf(meta: dict[str, object], lines: list[str], out: Path,
+               fonts: tuple[Path, Path, int] | None = None) -> int:
+    """`fonts`: (regular, bold, face number in a collection), for scripts DejaVu lacks (Chinese)."""
     from fpdf import FPDF
 
     class PolicyPDF(FPDF):
@@ -88,8 +90,9 @@ def render_pdf(meta: dict[str, object], lines: list[str], out: Path) -> int:
     pdf = PolicyPDF(format="A4")
     pdf.set_margins(22, 20, 22)
     pdf.set_auto_page_break(True, margin=18)
-    pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+    regular, bold, face = fonts or (FONT_DIR / "DejaVuSans.ttf", FONT_DIR / "DejaVuSans-Bold.ttf", 0)
+    pdf.add_font("DejaVu", "", str(regular), collection_font_number=face)
+    pdf.add_font("DejaVu", "B", str(bold), collection_font_number=face)
     pdf.set_title(str(meta["title"]))
     pdf.set_author("Northbridge Commercial Bank (fictional) — Xiaoshen sample data")
     pdf.set_subject(_properties(meta))
@@ -181,7 +184,10 @@ def main() -> int:
         out = OUTPUT / f"{source.stem}.{fmt}"
         pages = (render_pdf if fmt == "pdf" else render_docx)(meta, lines, out)
         print(f"{out.relative_to(ROOT)}" + (f" ({pages} pages)" if pages else ""), flush=True)
-    return 0
+    # Scanned copies of two of them, for the OCR tests (tests/data/scanned/).
+    from build_scanned_policies import main as build_scanned
+
+    return build_scanned([])
 
 
 if __name__ == "__main__":

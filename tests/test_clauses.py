@@ -97,6 +97,13 @@ def test_pdf_wrapped_lines_do_not_start_false_clauses_and_pages_are_kept() -> No
     assert "clause 4.2.1 of the Collateral Policy" in clauses[0].text
 
 
+def test_next_prc_article_starts_a_clause_in_pdf_text_even_after_a_line_without_a_full_stop() -> None:
+    # OCR reads "。" as "," or drops it; a cross-reference wrapped to a line start is not the next article.
+    text = ("第十二条 借款人应提供财务报表,\n第十三条 贷款期限不超过12个月\n第十四条 按照本规程\n"
+            "第十二条规定的借款人可以申请续贷。")
+    assert sections(text, fmt="pdf", language="zh") == ["第十二条", "第十三条", "第十四条"]
+
+
 def test_clause_ids_are_stable_and_distinct() -> None:
     text = "1.1 First.\n\n1.2 Second."
     first, second = split_clauses(doc(text)), split_clauses(doc(text))

@@ -88,9 +88,12 @@ def _reader_filter(filters: list[str] | None, roles: list[str] | None):  # type:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Policy files or folders (PDF, DOCX, MD, HTML, TXT).")],
+    paths: Annotated[list[Path], typer.Argument(help="Policy files or folders (PDF, DOCX, MD, HTML, TXT; "
+                                                  "scans as PDF, PNG, JPEG or TIFF).")],
     index: IndexOpt = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove documents whose files are gone.")] = False,
+    no_ocr: Annotated[bool, typer.Option("--no-ocr", help="Do not OCR scanned pages or image files (each "
+                                         "skipped page is named in a warning).")] = False,
 ) -> None:
     """Ingest policy files into the index (unchanged files cost nothing).
 
@@ -101,6 +104,8 @@ def ingest(
 
     try:
         settings = _settings(index)
+        if no_ocr:
+            settings = settings.model_copy(update={"ocr": settings.ocr.model_copy(update={"enabled": False})})
         clause_index = _open_index(settings, note=False)  # a read-only index refuses the writer below
         total = len(discover(paths))
         with Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -111,7 +116,8 @@ def ingest(
                 bar.update(task, description=name[:40])
                 bar.advance(task)
 
-            report = run_ingest(paths, index=clause_index, prune=prune, progress=advance)
+            report = run_ingest(paths, index=clause_index, prune=prune, progress=advance,
+                                ocr_progress=lambda line: err.print(line, markup=False))
         record_ingest(_audit(settings), _cli_user(), ", ".join(str(p) for p in paths), report,
                       settings.fingerprint())
     except XiaoshenError as exc:
@@ -221,6 +227,12 @@ def docs(
     out.print(table)
     for clause in suspicious:
         out.print(f"suspicious  {clause.label}: {clause.suspicious_reason}", markup=False)
+    from ingest.ocr import page_ranges
+
+    for s in summaries:
+        if s.low_confidence_pages:
+            out.print(f"{s.doc_id} v{s.version}: low OCR confidence on page(s) {page_ranges(s.low_confidence_pages)} "
+                      f"of {s.ocr_pages} recognised from a scan — check them against the scan", markup=False)
 
 
 @app.command()

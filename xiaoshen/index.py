@@ -112,6 +112,10 @@ def clause_metadata(clause: Clause) -> dict[str, Any]:
         "normalised": ",".join(clause.normalised),
         "suspicious": clause.suspicious,
         "suspicious_reason": clause.suspicious_reason,
+        # Text recognised from a scan: the app says so beside the citation (issue 15).
+        "ocr": clause.ocr,
+        "ocr_confidence": clause.ocr_confidence if clause.ocr_confidence is not None else -1.0,
+        "ocr_pages": ";".join(f"{page}:{conf}" for page, conf in sorted(clause.ocr_pages.items())),
     }
     for role in clause.access:
         meta[f"role_{role}"] = True
@@ -154,7 +158,22 @@ def clause_from_record(clause_id: str, text: str, meta: dict[str, Any]) -> Claus
         normalised=[s for s in str(meta.get("normalised", "")).split(",") if s],
         suspicious=bool(meta.get("suspicious", False)),
         suspicious_reason=str(meta.get("suspicious_reason", "")),
+        ocr_pages=_ocr_pages(str(meta.get("ocr_pages") or "")),
     )
+
+
+def _scan_pages(metas: list[dict[str, Any]], low: float) -> dict[str, Any]:
+    """How many of a document's pages were OCR'd, and which fell below the confidence bar."""
+    pages: dict[int, float] = {}
+    for meta in metas:
+        for page, conf in _ocr_pages(str(meta.get("ocr_pages") or "")).items():
+            pages[page] = min(conf, pages.get(page, conf))
+    return {"ocr_pages": len(pages), "low_confidence_pages": sorted(p for p, c in pages.items() if c < low)}
+
+
+def _ocr_pages(stored: str) -> dict[int, float]:
+    pairs = (item.split(":", 1) for item in stored.split(";") if ":" in item)
+    return {int(page): float(conf) for page, conf in pairs}
 
 
 def cosines_to(vector: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -625,6 +644,7 @@ class ClauseIndex:
                 consistent=len({m.get("content_hash") for m in metas}) == 1,
                 normalised=sorted({s for m in metas for s in str(m.get("normalised", "")).split(",") if s}),
                 suspicious_clauses=sum(bool(m.get("suspicious")) for m in metas),
+                **_scan_pages(metas, self.settings.ocr.low_confidence),
             ))
         return sorted(summaries, key=lambda s: (s.doc_id, s.effective_date or date.min, s.version))
 

@@ -56,6 +56,27 @@ class IngestSettings(_Group):
                                   "(0: no limit); embedding is not counted.")
 
 
+class OcrSettings(_Group):
+    """Scanned pages and image files: OCRmyPDF over Tesseract (ingest/ocr.py)."""
+
+    enabled: bool = Field(default=True, description="OCR pages without a usable text layer; off: such pages "
+                          "are skipped with a warning naming the file and pages (`xiaoshen ingest --no-ocr`).")
+    languages: list[Literal["eng", "chi_sim"]] = Field(
+        default=["eng", "chi_sim"], min_length=1,
+        description="Tesseract languages to choose from; a document's declared language narrows them, "
+        "otherwise a first pass on its first scanned page decides.")
+    time_limit_s: float = Field(default=900.0, gt=0, description="OCR of one file stops after this long.")
+    jobs: int | None = Field(default=None, ge=1, description="Pages OCR'd at once (None: every CPU core).")
+    cache_dir: Path | None = Field(default=None, description="OCR results by file hash; defaults beside the "
+                                   "index.")
+    low_confidence: float = Field(default=75.0, ge=0, le=100, description="Pages whose mean Tesseract word "
+                                  "confidence is below this are listed for checking.")
+    min_chars_per_page: int = Field(default=80, ge=0, description="A page (A4-sized) with fewer characters "
+                                    "than this in its text layer is treated as scanned.")
+    image_page_share: float = Field(default=0.6, gt=0, le=1, description="An image covering this share of a "
+                                    "page, with little text, marks a scan whose text layer is partial.")
+
+
 class RetrievalSettings(_Group):
     top_k: int = Field(default=8, ge=1)
     candidates: int = Field(default=50, ge=1, description="How many each retriever returns before fusion.")
@@ -182,6 +203,7 @@ class Settings(BaseSettings):
     cache_dir: Path | None = Field(default=None, description="Keyword-index cache; defaults beside the index.")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    ocr: OcrSettings = Field(default_factory=OcrSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -208,6 +230,10 @@ class Settings(BaseSettings):
     @property
     def keyword_cache_dir(self) -> Path:
         return self.cache_dir or (self.index_dir.parent / "keyword-cache")
+
+    @property
+    def ocr_cache_dir(self) -> Path:
+        return self.ocr.cache_dir or (self.index_dir.parent / "ocr-cache")
 
     def fingerprint(self) -> str:
         """Short hash of the settings, stamped on answers and notes for the audit trail."""

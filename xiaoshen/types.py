@@ -42,6 +42,10 @@ class PolicyDocument(BaseModel):
         """The normalisation steps that changed the text between offsets `start` and `end`."""
         steps = {s for a, b, names in self.normalised_spans if a <= end and b >= start for s in names}
         return [s for s in self.normalised if s in steps]
+    ocr_pages: dict[int, float | None] = Field(
+        default_factory=dict, description="Pages whose text came from OCR → mean Tesseract word confidence (0–100)."
+    )
+    notes: list[str] = Field(default_factory=list, description="Warnings for whoever ingests it (skipped scans).")
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page that holds character `offset`, or None for unpaged formats."""
@@ -81,6 +85,19 @@ class Clause(BaseModel):
     suspicious: bool = Field(default=False, description="Reads like an instruction to an assistant "
                              "(xiaoshen/injection.py); flagged at ingest, never obeyed.")
     suspicious_reason: str = Field(default="", description="Why it was flagged: the kind and the words.")
+    ocr_pages: dict[int, float] = Field(
+        default_factory=dict, description="Pages of this clause recognised from a scan → their mean OCR "
+        "confidence (0–100, 0 if no word was found); empty for a text layer.")
+
+    @property
+    def ocr(self) -> bool:
+        """True if (part of) the clause's text was recognised from a scan: check it against the page."""
+        return bool(self.ocr_pages)
+
+    @property
+    def ocr_confidence(self) -> float | None:
+        """The lowest mean OCR confidence among the clause's pages, or None if it was not OCR'd."""
+        return min(self.ocr_pages.values()) if self.ocr_pages else None
 
     @property
     def page_label(self) -> str:
@@ -156,6 +173,9 @@ class DocumentSummary(BaseModel):
     consistent: bool = Field(default=True, description="False if clauses from two file versions coexist.")
     normalised: list[str] = Field(default_factory=list, description="Normalisation steps that changed its text.")
     suspicious_clauses: int = Field(default=0, description="Clauses that read like instructions to an assistant.")
+    ocr_pages: int = Field(default=0, description="Pages (holding clauses) whose text was recognised from a scan.")
+    low_confidence_pages: list[int] = Field(default_factory=list, description="OCR'd pages whose mean "
+                                            "confidence is below ocr.low_confidence: check them.")
 
 
 class Citation(BaseModel):

@@ -52,7 +52,8 @@ st.dataframe([{"document": d.doc_id, "title": d.title, "version": d.version,
                "status": d.status, "readable by": ", ".join(d.access) or "everyone",
                "drifted rules": len(drifted.get(d.doc_id, [])) if d.status == "current" else None,
                "suspicious clauses": d.suspicious_clauses, "normalised": ", ".join(d.normalised),
-               "upload review": REVIEW_LABELS[uploads[d.source].status] if d.source in uploads else ""}
+               "upload review": REVIEW_LABELS[uploads[d.source].status] if d.source in uploads else "",
+               "low-confidence scan pages": ", ".join(map(str, d.low_confidence_pages)) or None}
               for d in documents], hide_index=True, width="stretch", key="documents_table")
 st.caption(f"{len(documents)} documents you may read · {index.count()} clauses in the index")
 for doc_id, problems in sorted(drifted.items()):
@@ -97,9 +98,12 @@ if UPLOADERS & set(user.roles):
             seen.append(name)
             bar.progress(len(seen) / len(saved), text=f"{len(seen)} of {len(saved)}: {name}")
 
-        report = ingest(saved, index=index, progress=advance)
+        report = ingest(saved, index=index, progress=advance,
+                        ocr_progress=lambda line: bar.progress(len(seen) / len(saved), text=line))
         bar.progress(1.0, text="Done")
         by_source = {d.source: d for d in index.documents()}
+        for line in report.notices:  # scanned pages skipped with OCR off, repairs, waits
+            st.warning(shell.as_text(line))
         for outcome in report.outcomes:
             name = display_name(Path(outcome.source).name)
             if outcome.status != "failed" and outcome.source in by_source:

@@ -40,6 +40,8 @@ if query.strip():
             status = " · :orange[superseded version]" if clause.status == "superseded" else ""
             st.markdown(f"**{hit.rank}. {shell.as_text(clause.label)}**{status}")
             st.caption(f"{clause.title} · {clause.heading} · effective {clause.effective_date or 'n/a'}")
+            if clause.ocr:
+                st.warning(shell.scan_caution(clause))
             st.markdown(shell.as_text(clause.text))
             link = shell.source_link(clause.source, clause.page_start)
             st.markdown(f"[Open the source file]({link})" if link else shell.as_text(f"Source: {clause.source}"))
