@@ -1,0 +1,3 @@
+"""Chinese catalog of the review note (msgid: the English text)."""
+
+ZH: dict[str, str] = {}
