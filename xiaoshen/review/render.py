@@ -42,7 +42,7 @@ def statement_text(s: NoteStatement, lang: str) -> str:
 
 def _inputs(f: Figure, lang: str) -> str:
     sep = "；" if lang == "zh" else "; "
-    return sep.join(f"{_t(k, lang)} {v}" for k, v in f.inputs.items()) or _t(f.note, lang)
+    return sep.join(f"{_t(k, lang)} {_t(v, lang)}" for k, v in f.inputs.items()) or _t(f.note, lang)
 
 
 def figure_rows(note: ReviewNote, lang: str) -> list[list[str]]:
@@ -58,8 +58,9 @@ def check_rows(note: ReviewNote, lang: str, *, bold_fail: bool = False) -> list[
         if c.rule_status == "drifted":
             result += " " + _t("(rule drifted)", lang)
         marks = "".join(f"[{n}]" for n in c.citations)
-        rows.append([_t(c.label, lang), c.shown_value(lang), c.shown_limit(lang), result,
-                     f"{c.clause_label} {marks}".strip()])
+        # The clause cited (in a Chinese note, the Chinese procedure's where it states the rule).
+        label = note.citations[c.citations[0] - 1].label if c.citations else c.clause_label
+        rows.append([_t(c.label, lang), c.shown_value(lang), c.shown_limit(lang), result, f"{label} {marks}".strip()])
     return rows
 
 
