@@ -109,9 +109,10 @@ def test_no_rule_id_or_raw_value_reaches_a_reader(notes) -> None:  # type: ignor
     row = portfolio_row(note, {"md": "APP-002.md"})
     shown = [render_markdown(note), render_html(note), " ".join(csv_row(row).values()), render_summary_html([row]),
              render_markdown(notes["APP-024"])]
-    for text in shown:
+    for page in shown:
+        text = re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", "", page, flags=re.S))  # what a reader sees
         assert not any(re.search(rf"(?<![\w-]){re.escape(rule_id)}(?![\w-])", text) for rule_id in RULE_IDS)
-        assert "approve_with_conditions" not in text.replace("class='approve_with_conditions'", "")
+        assert "approve_with_conditions" not in text
     assert "Approve with conditions" in csv_row(row)["recommendation"]
 
 

@@ -171,7 +171,7 @@ if note is not None:
     edited = st.text_area("Draft (Markdown)", key="note_md", height=420)
     unchanged = edited == render_markdown(note)
     word = render_docx(note) if unchanged else edited_docx(edited)
-    page = render_html(note) if unchanged else edited_html(edited, f"Credit review note {note.application_id}")
+    page = render_html(note) if unchanged else edited_html(edited, f"Credit review note {note.application_id}", note.language)
     if not unchanged:
         st.caption(":orange[Edited by you] — the downloads are your version of the draft.")
     c1, c2, c3 = st.columns(3)
