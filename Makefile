@@ -38,6 +38,9 @@ run: index
 browser:
 	[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -qq && \
 		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+	# Chinese review notes (and their screenshots) need a CJK font in the browser.
+	fc-list | grep -q "Noto Sans CJK" || { $(SUDO) apt-get update -qq && \
+		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk; }
 
 test: install browser
 	$(BIN)/ruff check .

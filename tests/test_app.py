@@ -216,7 +216,7 @@ def test_batch_drafts_the_sample_applications_with_a_summary(app_for, audit_path
         rows = len(list(csv.DictReader(fh)))
     summary = at.dataframe[-1].value
     assert len(summary) == rows and set(summary["draft recommendation"]) <= {
-        "approve", "approve_with_conditions", "decline"}
+        "Approve", "Approve with conditions", "Decline", "Refer"}, "labels, never raw values"
     assert len(at.get("image")) >= 2, "the DSCR and LTV charts are shown"
     assert any(b.label.startswith("Download the notes") for b in at.get("download_button"))
     entry = AuditLog(audit_path).entries()[-1]

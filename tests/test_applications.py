@@ -24,6 +24,7 @@ from xiaoshen.review.application import (
     Product,
     load_application,
     load_applications_csv,
+    note_language,
     parse_application,
 )
 
@@ -359,7 +360,9 @@ def test_the_documented_defaults_and_signs() -> None:
     data["collateral"] = [{"type": "inventory", "description": "stock", "market_value": 1, "currency": "USD",
                            "valuation_date": "2025-09-01"}]
     app = parse_application(data)
-    assert (app.borrower.language, app.exposure.existing_group_exposure, app.credit) == ("en", 0, None)
+    # No language given: the note's language follows jurisdiction and currency (a USD loan: English).
+    assert (app.borrower.language, note_language(app), app.exposure.existing_group_exposure, app.credit) == (
+        None, "en", 0, None)
     item = app.collateral[0]
     assert (item.lien_position, item.prior_liens, item.independent_valuer) == (1, 0, True)
     data["financials"][0]["revenue"] = -1

@@ -37,8 +37,8 @@ def test_bad_inputs_are_reported_and_the_rest_are_drafted(sample_index: ClauseIn
     errors = list(csv.DictReader((out / "errors.csv").open()))
     assert {Path(e["application"]).name for e in errors} == {"malformed.json", "negative_amount.json"}
     summary = {r["id"]: r for r in csv.DictReader((out / "summary.csv").open())}
-    assert summary["APP-002"]["recommendation"] == "approve_with_conditions"
-    assert summary["APP-002"]["exceptions"] == "cre-oo-ltv"
+    assert summary["APP-002"]["recommendation"] == "Approve with conditions"
+    assert summary["APP-002"]["exceptions"] == "Loan-to-value (LTV) ≤ 75.0%", "the check's title, not its rule id"
     assert (out / "APP-002.md").read_text().startswith("# Credit review note — APP-002")
 
 
@@ -90,7 +90,23 @@ def test_summary_html_links_every_note_and_charts_ratios_offline(sample_index: C
     assert page.count("<svg") == 3, "DSCR, LTV and DTI charts"
     assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in page
-    assert "cre-oo-ltv" in page and "Decline" in page
+    assert "Loan-to-value (LTV) ≤ 75.0%" in page and "cre-oo-ltv" not in page and "Decline" in page
+
+
+def test_a_mixed_portfolio_has_each_note_in_its_language_and_the_summary_in_the_readers(
+        sample_index: ClauseIndex, tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, ["APP-002", "APP-024"], [])
+    out = tmp_path / "out"
+    report = run_batch(folder, out, index=sample_index, settings=sample_index.settings, summary_language="zh",
+                       prepared_by="Wang Fang")
+    assert sorted(report.written) == ["APP-002", "APP-024"], report.errors
+    assert (out / "APP-002.md").read_text(encoding="utf-8").startswith("# Credit review note — APP-002")
+    chinese = (out / "APP-024.md").read_text(encoding="utf-8")
+    assert chinese.startswith("# 授信审查报告 — APP-024") and "编写人：Wang Fang" in chinese
+    page = (out / "summary.html").read_text(encoding="utf-8")
+    assert "授信审查报告初稿汇总" in page and "附条件同意" in page and "不构成授信决策" in page
+    summary = {r["id"]: r for r in csv.DictReader((out / "summary.csv").open(encoding="utf-8"))}
+    assert summary["APP-024"]["recommendation"] == "附条件同意"
 
 
 def test_an_unknown_format_is_a_usage_error(sample_index: ClauseIndex, tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Notes for every sample application, drafted on the extractive backend: each number in the note is recomputed
 here from the application's own data, by the policies' definitions and independently of the code that drafted it,
-and every policy statement and check row cites a clause that exists in the index."""
+and every policy statement and check row cites a clause that exists in the index. The English rendering of every
+note is checked, and the Chinese rendering of the Chinese applications' notes as it is drafted (授信审查报告)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def drafted(sample_index: ClauseIndex) -> list[tuple[Application, ReviewNote, st
     for path in APPS:
         app = load_application(path)
         note = draft_note(app, index=sample_index, settings=sample_index.settings, backend="extractive")
-        out.append((app, note, render_markdown(note)))
+        out.append((app, note, render_markdown(note, "en")))  # every note, in its English rendering
     return out
 
 
@@ -159,6 +160,20 @@ FIGURES: dict[str, Recompute] = {
 }
 
 
+def shown_zh(value: Decimal | None, unit: str) -> str:
+    """How a Chinese note prints a figure (NCB-RNS-ZH-010 第十四条): money in 万元 to 2 decimals with the currency."""
+    if value is None:
+        return "不适用"
+    if unit in {"x", "%"}:
+        return shown(value, unit)
+    if unit == "points":
+        return f"{rounded(value, 0)}分"
+    if unit in {"months", "years"}:
+        return f"{rounded(value, 1)}{'个月' if unit == 'months' else '年'}"
+    name = {"CNY": "人民币", "USD": "美元", "EUR": "欧元", "GBP": "英镑", "HKD": "港元"}[unit]
+    return f"{name}{rounded(value / 10000, 2):,}万元" if abs(value) >= 10000 else f"{name}{rounded(value, 2):,}元"
+
+
 def table(markdown: str, heading: str) -> list[list[str]]:
     section = markdown.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ")][1:]  # after the header
@@ -278,3 +293,41 @@ def test_requirements_state_their_threshold_and_figure(drafted) -> None:  # type
             assert value is not None and value > Decimal(str(rule["above"]))
     assert found >= 3
 
+
+
+def test_every_note_cites_clauses_and_every_check_clause_is_quoted_in_sources(drafted) -> None:  # type: ignore[no-untyped-def]
+    for app, note, _md in drafted:
+        body = render_markdown(note).split("## 8 Sources and approvals")[0].split("## 八、依据条款与审批")[0]
+        assert re.search(r"\[\d+\]", body), f"{app.id}: no [n] citation"
+        sources = {(c.doc_id, c.section) for c in note.citations}
+        for check in note.checks:
+            refs = {(check.clause.doc_id, check.clause.section)}
+            if check.zh_clause is not None:
+                refs.add((check.zh_clause.doc_id, check.zh_clause.section))
+            assert check.citations and refs & sources, f"{app.id}: {check.label}"
+            assert all(note.citations[n - 1].quote for n in check.citations)
+
+
+def test_the_chinese_notes_figures_and_checks_are_recomputed_from_the_application(drafted) -> None:  # type: ignore[no-untyped-def]
+    from xiaoshen.review.catalog_zh import ZH
+
+    chinese = [(app, note) for app, note, _ in drafted if note.language == "zh"]
+    assert {app.id for app, _ in chinese} >= {"APP-024", "APP-038"}
+    for app, note in chinese:
+        md = render_markdown(note)
+        rows = table(md, "三、财务分析")
+        assert len(rows) == len(note.figures)
+        for row, figure in zip(rows, note.figures, strict=True):
+            assert row[0] == ZH[figure.label], f"{app.id}: untranslated label {figure.label}"
+            assert row[1] == shown_zh(*FIGURES[figure.label](app)), f"{app.id}: {figure.label}"
+        checks = table(md, "四、政策符合性审查")
+        assert len(checks) == len(note.checks)
+        for row, check in zip(checks, note.checks, strict=True):
+            if check.rule_id in RULES:
+                value, unit = FIGURES[check.label](app)
+                rule = RULES[check.rule_id]
+                limit = f"{'≤' if rule['limit'] == 'max' else '≥'} {shown_zh(Decimal(str(rule['value'])), unit)}"
+                assert (row[0], row[1], row[2]) == (ZH[check.label], shown_zh(value, unit), limit), app.id
+            assert row[3] in {"符合", "**不符合**", "需例外审批", "无法评估"}
+            numbers = re.findall(r"\[(\d+)\]", row[4])
+            assert numbers and all(note.citations[int(n) - 1].label in row[4] for n in numbers[:1])

@@ -9,6 +9,7 @@ from ingest.pipeline import ingest
 from tests.conftest import ROOT, SAMPLE_POLICIES, make_settings
 from xiaoshen.index import ClauseIndex
 from xiaoshen.review.rules import (
+    ConditionRule,
     DocumentRule,
     Haircut,
     PolicyRule,
@@ -34,7 +35,7 @@ def test_prohibitions_requirements_and_haircuts_are_verified_like_limits(sample_
     statuses = verify_rules(rulebook.all_rules(), sample_index)
     assert [s.rule.id for s in statuses if s.status != "verified"] == []
     kinds = {type(s.rule) for s in statuses}
-    assert kinds == {PolicyRule, Prohibition, Requirement, DocumentRule, Haircut}
+    assert kinds == {PolicyRule, Prohibition, Requirement, DocumentRule, Haircut, ConditionRule}
     assert rulebook.haircut_pct()["cash_other_currency"] == 10
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex
 from xiaoshen.review.application import Application, ApplicationError, load_application, load_applications_csv
+from xiaoshen.review.messages import Language
 from xiaoshen.review.note import DEFAULT_RULES, ReviewNote, draft_note
 from xiaoshen.review.portfolio import CSV_COLUMNS, PortfolioRow, csv_row, portfolio_row, render_summary_html
 from xiaoshen.review.render import render_docx, render_html, render_markdown
@@ -23,7 +24,7 @@ APPLICATION_SUFFIXES = {".json", ".yaml", ".yml"}
 STATE_FILE = ".batch-state.json"
 SUMMARY_COLUMNS = CSV_COLUMNS
 FORMATS = ("md", "docx", "html")
-RENDERERS: dict[str, Callable[[ReviewNote], str | bytes]] = {
+RENDERERS: dict[str, Callable[..., str | bytes]] = {
     "md": render_markdown, "html": render_html, "docx": render_docx}
 
 
@@ -63,12 +64,12 @@ def parse_formats(value: str | Sequence[str]) -> list[str]:
 
 
 def _fingerprint(app: Application, index: ClauseIndex, settings: Settings, rules: Path, formats: list[str],
-                 roles: list[str] | None = None) -> str:
-    """What a batch note depends on: the application, the index build (policies), the settings, the rules and
-    the formats asked for (asking for another format redoes the note)."""
+                 roles: list[str] | None = None, language: str | None = None, prepared_by: str = "") -> str:
+    """What a batch note depends on: the application, the index build (policies), the settings, the rules,
+    the formats asked for (asking for another format redoes the note), its language and its preparer."""
     payload = json.dumps([app.model_dump(mode="json"), index.build_id, settings.fingerprint(),
                           hashlib.sha256(rules.read_bytes()).hexdigest(), sorted(formats),
-                          sorted(roles) if roles is not None else None], sort_keys=True)
+                          sorted(roles) if roles is not None else None, language, prepared_by], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -79,9 +80,12 @@ def note_files(app_id: str, formats: Sequence[str]) -> dict[str, str]:
 
 def run_batch(source: Path, out_dir: Path, *, index: ClauseIndex, settings: Settings, workers: int = 1,
               rules: Path = DEFAULT_RULES, formats: Sequence[str] = ("md",),
-              progress: Callable[[str], None] | None = None, roles: list[str] | None = None) -> BatchReport:
+              progress: Callable[[str], None] | None = None, roles: list[str] | None = None,
+              language: Language | None = None, summary_language: Language = "en",
+              prepared_by: str = "") -> BatchReport:
     """Draft a note per application into `out_dir` in each format, with summary.csv, summary.html and
-    errors.csv beside them."""
+    errors.csv beside them. Each note is in its application's language (or `language`); the summary is in the
+    reader's (`summary_language`)."""
     formats = parse_formats(formats)
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / STATE_FILE
@@ -92,7 +96,7 @@ def run_batch(source: Path, out_dir: Path, *, index: ClauseIndex, settings: Sett
         if isinstance(item, ApplicationError):
             report.errors.append((item.source, str(item)))
             continue
-        digest = _fingerprint(item, index, settings, rules, formats, roles)
+        digest = _fingerprint(item, index, settings, rules, formats, roles, language, prepared_by)
         previous = state.get(item.id)
         files = note_files(item.id, formats).values()
         if previous and previous.get("hash") == digest and "row" in previous and all(
@@ -106,7 +110,8 @@ def run_batch(source: Path, out_dir: Path, *, index: ClauseIndex, settings: Sett
     def work(job: tuple[Application, str]) -> tuple[str, str, ReviewNote | None, str]:
         app, digest = job
         try:
-            note = draft_note(app, index=index, settings=settings, rules_path=rules, roles=roles)
+            note = draft_note(app, index=index, settings=settings, rules_path=rules, roles=roles, language=language,
+                              prepared_by=prepared_by)
             for fmt, name in note_files(app.id, formats).items():
                 rendered = RENDERERS[fmt](note)
                 path = out_dir / name
@@ -131,8 +136,8 @@ def run_batch(source: Path, out_dir: Path, *, index: ClauseIndex, settings: Sett
             state[app_id] = {"hash": digest, "row": portfolio_row(note, note_files(app_id, formats)).model_dump_json()}
     state_path.write_text(json.dumps(state, indent=1, sort_keys=True))
     rows = summary_rows(out_dir)
-    _write_csv(out_dir / "summary.csv", SUMMARY_COLUMNS, [csv_row(row) for row in rows])
-    (out_dir / "summary.html").write_text(render_summary_html(rows), encoding="utf-8")
+    _write_csv(out_dir / "summary.csv", SUMMARY_COLUMNS, [csv_row(row, summary_language) for row in rows])
+    (out_dir / "summary.html").write_text(render_summary_html(rows, lang=summary_language), encoding="utf-8")
     _write_csv(out_dir / "errors.csv", ["application", "reason"],
                [{"application": a, "reason": r} for a, r in report.errors])
     return report

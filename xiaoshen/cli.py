@@ -26,6 +26,8 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (embedded Chroma store).")]
+LanguageOpt = Annotated[str | None, typer.Option(
+    "--language", help="Write the note(s) in en or zh instead of each application's own language.")]
 RoleOpt = Annotated[list[str] | None, typer.Option(
     "--role", help="Read as a user with this role (repeatable): documents labelled for other roles are "
     "never retrieved. Without it the CLI reads everything, as whoever holds the index files can.")]
@@ -363,12 +365,21 @@ def review(
     as_json: Annotated[bool, typer.Option("--json", help="The note as JSON.")] = False,
     backend: Annotated[str | None, typer.Option("--backend")] = None,
     roles: RoleOpt = None,
+    language: LanguageOpt = None,
+    prepared_by: Annotated[str | None, typer.Option(
+        "--prepared-by", help="The credit officer's name for 'Prepared by' (default: your login name).")] = None,
 ) -> None:
-    """Draft the credit review note for one application: figures, policy checks, citations, recommendation."""
+    """Draft the credit review note for one application: figures, policy checks, citations, recommendation.
+
+    The note is in the application's language (its `language` field, else jurisdiction and currency) unless
+    --language says otherwise. Refuses when the index lacks the policies the checks rest on."""
     from xiaoshen.review.application import load_application
-    from xiaoshen.review.note import draft_note
+    from xiaoshen.review.note import draft_note, recommendation_label
     from xiaoshen.review.render import render_docx, render_html, render_markdown
 
+    if language not in {None, "en", "zh"}:
+        err.print(f"error: unknown language {language!r}; use en or zh")
+        raise typer.Exit(2)
     if fmt not in {"md", "docx", "html"}:
         err.print(f"error: unknown format {fmt!r}; use md, docx or html")
         raise typer.Exit(2)
@@ -378,22 +389,25 @@ def review(
     try:
         settings = _settings(index)
         note = draft_note(load_application(application), index=_open_index(settings), settings=settings,
-                          backend=backend, roles=_roles(roles))
+                          backend=backend, roles=_roles(roles), language=language,  # type: ignore[arg-type]
+                          prepared_by=prepared_by or _cli_user().removeprefix("cli:"))
         record_note(_audit(settings), _cli_user(), note)
     except XiaoshenError as exc:
         raise _fail(exc) from exc
+    summary = (f"draft recommendation: {recommendation_label(note.recommendation).lower()}; approval authority: "
+               f"{note.authority.approver}")
     if as_json:
         text = json.dumps(note.model_dump(mode="json"), ensure_ascii=False, indent=2)
     elif fmt == "docx":
         assert out_file is not None
         out_file.write_bytes(render_docx(note))
-        out.print(f"wrote {out_file} ({note.recommendation}, authority {note.authority.approver})")
+        out.print(f"wrote {out_file} ({summary})")
         return
     else:
         text = render_html(note) if fmt == "html" else render_markdown(note)
     if out_file:
         out_file.write_text(text, encoding="utf-8")
-        out.print(f"wrote {out_file} ({note.recommendation}, authority {note.authority.approver})")
+        out.print(f"wrote {out_file} ({summary})")
     else:
         print(text)
 
@@ -406,6 +420,11 @@ def batch(
     workers: Annotated[int, typer.Option("--workers", help="Applications drafted in parallel.")] = 1,
     formats: Annotated[str, typer.Option("--format", help="Note formats, comma-separated: md, docx, html.")] = "md",
     roles: RoleOpt = None,
+    language: LanguageOpt = None,
+    summary_language: Annotated[str, typer.Option(
+        "--summary-language", help="Language of summary.html and summary.csv (en or zh).")] = "en",
+    prepared_by: Annotated[str | None, typer.Option(
+        "--prepared-by", help="The credit officer's name for 'Prepared by' (default: your login name).")] = None,
 ) -> None:
     """Draft review notes for many applications; re-running skips the unchanged ones.
 
@@ -414,6 +433,9 @@ def batch(
     """
     from xiaoshen.batch import parse_formats, run_batch
 
+    if language not in {None, "en", "zh"} or summary_language not in {"en", "zh"}:
+        err.print("error: unknown language; use en or zh")
+        raise typer.Exit(2)
     try:
         chosen = parse_formats(formats)
     except XiaoshenError as exc:
@@ -426,7 +448,9 @@ def batch(
                       console=err, transient=True) as bar:
             task = bar.add_task("drafting", total=None)
             report = run_batch(source, out_dir, index=clause_index, settings=settings, workers=workers,
-                               formats=chosen, roles=_roles(roles),
+                               formats=chosen, roles=_roles(roles), language=language,  # type: ignore[arg-type]
+                               summary_language=summary_language,  # type: ignore[arg-type]
+                               prepared_by=prepared_by or _cli_user().removeprefix("cli:"),
                                progress=lambda app_id: bar.update(task, description=app_id, advance=1))
         record_batch(_audit(settings), _cli_user(), str(source), report, settings.fingerprint(), chosen)
     except XiaoshenError as exc:

@@ -19,6 +19,8 @@ import streamlit as st
 from xiaoshen.audit import record_batch
 from xiaoshen.batch import run_batch, summary_rows
 from xiaoshen.errors import XiaoshenError
+from xiaoshen.review.messages import translate
+from xiaoshen.review.note import recommendation_label
 from xiaoshen.review.portfolio import CHART_METRICS, ratio_chart_svg
 from xiaoshen.settings import PROJECT_ROOT
 
@@ -92,6 +94,12 @@ else:
 c1, c2 = st.columns(2)
 formats = c1.multiselect("Note formats", ["md", "docx", "html"], default=["md", "html"], key="batch_formats")
 workers = c2.slider("Applications drafted in parallel", 1, 4, 2, key="batch_workers")
+c1, c2 = st.columns(2)
+NOTE_LANGUAGES = {"auto": "Each in its applicant's language", "en": "All in English", "zh": "全部中文"}
+note_language = c1.selectbox("Language of the notes", list(NOTE_LANGUAGES), format_func=NOTE_LANGUAGES.__getitem__,
+                             key="batch_note_language")
+summary_language = c2.selectbox("Language of the summary", ["en", "zh"], key="batch_summary_language",
+                                format_func={"en": "English", "zh": "中文"}.__getitem__)
 
 if upload is not None and st.button("Draft the notes", type="primary", key="run_batch"):
     root = settings.index_dir.parent / "batches"
@@ -114,7 +122,9 @@ if upload is not None and st.button("Draft the notes", type="primary", key="run_
                 try:
                     outcome["report"] = run_batch(source, out_dir, index=index, settings=settings,
                                                   workers=workers, formats=formats or ["md"], progress=finished.put,
-                                                  roles=list(user.roles))
+                                                  roles=list(user.roles), prepared_by=user.name,
+                                                  language=None if note_language == "auto" else note_language,
+                                                  summary_language=summary_language)
                 except Exception as exc:  # re-raised below, in the script thread
                     outcome["error"] = exc
 
@@ -150,8 +160,10 @@ if batch:
     st.download_button("Download the notes and the summary (zip)", zip_folder(out_dir),
                        f"xiaoshen-batch-{out_dir.name}.zip", mime="application/zip", key="download_batch")
     st.markdown("#### Portfolio summary")
-    st.dataframe([{"application": r.id, "borrower": r.borrower, "product": r.product,
-                   "draft recommendation": r.recommendation, "approval authority": r.approval_authority,
+    lang = summary_language
+    st.dataframe([{"application": r.id, "borrower": r.borrower, "product": translate(r.product, lang),
+                   "draft recommendation": recommendation_label(r.recommendation, lang),
+                   "approval authority": translate(r.approval_authority, lang),
                    "failed checks": "; ".join(r.failed_checks), "exceptions": "; ".join(r.exceptions),
                    **{CHART_METRICS[m]: r.ratios.get(m, "") for m in CHART_METRICS}} for r in rows],
                  hide_index=True, width="stretch")

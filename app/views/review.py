@@ -14,18 +14,25 @@ import yaml
 
 from xiaoshen.audit import record_note
 from xiaoshen.errors import XiaoshenError
-from xiaoshen.review.application import Application, load_application, parse_application
+from xiaoshen.review.application import Application, load_application, note_language, parse_application
 from xiaoshen.review.edited import edited_docx, edited_html
-from xiaoshen.review.note import ReviewNote, draft_note
+from xiaoshen.review.messages import translate
+from xiaoshen.review.note import ReviewNote, draft_note, recommendation_label
 from xiaoshen.review.render import render_docx, render_html, render_markdown
 from xiaoshen.settings import PROJECT_ROOT
 
 SAMPLES = PROJECT_ROOT / "data" / "sample_applications"
 RESULT_BADGE = {"pass": ":green-badge[pass]", "fail": ":red-badge[fail]",
                 "exception_needed": ":orange-badge[exception needed]", "not_assessable": ":gray-badge[not assessable]"}
-RECOMMENDATION = {"approve": ":green-badge[Draft recommendation: approve]",
-                  "approve_with_conditions": ":orange-badge[Draft recommendation: approve with conditions]",
-                  "decline": ":red-badge[Draft recommendation: decline]"}
+BADGE_COLOUR = {"approve": "green", "approve_with_conditions": "orange", "decline": "red", "refer": "gray"}
+LANGUAGES = {"auto": "As the application (language field, else jurisdiction and currency)", "en": "English",
+             "zh": "中文"}
+
+
+def recommendation_badge(value: str, lang: str) -> str:
+    label = f"{translate('draft recommendation', lang).capitalize()}: {recommendation_label(value, lang).lower()}"
+    return f":{BADGE_COLOUR.get(value, 'gray')}-badge[{label}]"
+
 
 user = shell.require_user()
 settings = shell.settings()
@@ -111,10 +118,15 @@ except XiaoshenError as exc:
 if application is not None:
     st.caption(f"{application.id} · {application.borrower.name} · {application.request.product} · "
                f"{application.request.currency} {application.request.amount:,.0f}")
+    chosen_language = st.selectbox("Language of the note", list(LANGUAGES), format_func=LANGUAGES.__getitem__,
+                                   key="note_language")
+    language = None if chosen_language == "auto" else chosen_language
+    st.caption(f"The note will be written in {LANGUAGES[language or note_language(application)]}.")
     if st.button("Draft the review note", type="primary", key="draft"):
         try:
             with st.spinner("Computing figures, checking policy, retrieving clauses…"):
-                note = draft_note(application, index=index, settings=settings, roles=list(user.roles))
+                note = draft_note(application, index=index, settings=settings, roles=list(user.roles),
+                                  language=language, prepared_by=user.name)  # type: ignore[arg-type]
         except XiaoshenError as exc:
             st.error(str(exc))
             st.stop()
@@ -126,25 +138,28 @@ note: ReviewNote | None = st.session_state.get("note")
 if note is not None:
     st.divider()
     st.subheader(f"{note.application_id} — {note.borrower}")
-    st.markdown(RECOMMENDATION[note.recommendation] + " " + shell.as_text(
-        f"Approval authority: {note.authority.approver} ({note.authority.reason})"))
+    lang = note.language
+    st.markdown(recommendation_badge(note.recommendation, lang) + " " + shell.as_text(
+        f"{translate('approval authority', lang)}: {translate(note.authority.approver, lang)}"))
     if note.drifted_rules:
-        st.warning("Policy changed since these rules were written (drifted): " + ", ".join(note.drifted_rules))
+        st.warning("Policy changed since these rules were written (drifted): " + "; ".join(note.drifted_rules))
 
     st.markdown("#### Financial analysis")
-    st.dataframe([{"figure": f.label, "value": f.display(), "formula": f.formula,
-                   "inputs": "; ".join(f"{k} = {v}" for k, v in f.inputs.items()), "note": f.note}
-                  for f in note.figures], hide_index=True, width="stretch")
+    st.dataframe([{"figure": translate(f.label, lang), "value": f.display(lang), "formula": translate(f.formula, lang),
+                   "inputs": "; ".join(f"{translate(k, lang)} = {v}" for k, v in f.inputs.items()),
+                   "note": translate(f.note, lang)} for f in note.figures], hide_index=True, width="stretch")
 
     st.markdown("#### Policy compliance")
-    by_clause = {(c.doc_id, c.section): c.n for c in note.citations}
+    by_number = {c.n: c for c in note.citations}
     for check in note.checks:
-        n = by_clause.get((check.clause.doc_id, check.clause.section))
-        cite = f" \\[{n}\\]" if n else ""
+        cite = "".join(f" \\[{n}\\]" for n in check.citations)
         drift = " :orange[(rule drifted: policy changed)]" if check.rule_status == "drifted" else ""
         st.markdown(f"{RESULT_BADGE[check.result]} " + shell.as_text(
-            f"{check.label}: {check.value} against {check.limit} — {check.clause_label or check.clause.section}")
-            + cite + drift)
+            f"{translate(check.label, lang)}: {check.shown_value(lang)} — {check.shown_limit(lang)} — "
+            f"{check.clause_label or check.clause.section}") + cite + drift)
+        # Each check opens the clause it rests on.
+        for n in check.citations:
+            shell.show_citation(by_number[n], user)
 
     st.markdown("#### Sources")
     for citation in note.citations:
@@ -156,7 +171,7 @@ if note is not None:
     edited = st.text_area("Draft (Markdown)", key="note_md", height=420)
     unchanged = edited == render_markdown(note)
     word = render_docx(note) if unchanged else edited_docx(edited)
-    page = render_html(note) if unchanged else edited_html(edited, f"Credit review note {note.application_id}")
+    page = render_html(note) if unchanged else edited_html(edited, f"Credit review note {note.application_id}", note.language)
     if not unchanged:
         st.caption(":orange[Edited by you] — the downloads are your version of the draft.")
     c1, c2, c3 = st.columns(3)

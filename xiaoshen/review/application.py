@@ -8,7 +8,7 @@ CSV columns (one application per row; an empty cell means absent; one financial 
 collateral and one guarantee per row; `income_documents` is semicolon-separated; rows are numbered as
 in a spreadsheet, the header being row 1):
 
-    id, as_of, borrower_name, borrower_type, masked_id, industry, years_in_business, group, language, age,
+    id, as_of, borrower_name, borrower_type, masked_id, industry, years_in_business, group, language, jurisdiction, age,
     product, amount, currency, tenor_months, amortisation_months, purpose, rate_pct, repayment, balloon_pct,
     occupancy, construction_cost, single_payment_max, fy_end, revenue, ebitda, net_income, interest_expense,
     total_debt, current_assets, current_liabilities, equity, annual_debt_service, net_operating_income,
@@ -85,7 +85,10 @@ class Borrower(_Model):
     industry: str | None = Field(default=None, description="Line of business, e.g. 'precision machining'.")
     years_in_business: Decimal | None = Field(default=None, ge=0, description="Years trading in the current line of business.")
     group: str | None = Field(default=None, description="Name of the group of connected borrowers it belongs to.")
-    language: Literal["en", "zh"] = Field(default="en", description="Language the review note is written in.")
+    language: Literal["en", "zh"] | None = Field(default=None, description="Language the review note is written in; "
+                                                 "when absent it follows the jurisdiction and the loan currency.")
+    jurisdiction: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
+                                     description="Country of registration or residence (ISO 3166, e.g. 'CN').")
     age: int | None = Field(default=None, ge=18, le=100, description="Age in years today (individuals).")
 
 
@@ -197,6 +200,20 @@ class Application(_Model):
         return self
 
 
+# Where a note is read in Chinese: mainland China, Hong Kong, Macao and Taiwan, or a loan in RMB.
+CHINESE_JURISDICTIONS = frozenset({"CN", "HK", "MO", "TW"})
+
+
+def note_language(app: Application) -> Literal["en", "zh"]:
+    """The language of the application's review note: its `language` field, else Chinese for a borrower in a
+    Chinese jurisdiction or a loan in CNY, else English."""
+    if app.borrower.language is not None:
+        return app.borrower.language
+    if app.borrower.jurisdiction in CHINESE_JURISDICTIONS or app.request.currency == "CNY":
+        return "zh"
+    return "en"
+
+
 class ApplicationError(XiaoshenError):
     """An application that cannot be read or is invalid; str() is one line: `source: field: problem`."""
 
@@ -294,7 +311,8 @@ def load_application(path: Path | str) -> Application:
 # CSV column -> (section, field); "name:field" renames a column, section "" is the top level.
 _CSV_LAYOUT = {
     "": "id as_of",
-    "borrower": "borrower_name:name borrower_type:type masked_id industry years_in_business group language age",
+    "borrower": "borrower_name:name borrower_type:type masked_id industry years_in_business group language "
+                "jurisdiction age",
     "request": "product amount currency tenor_months amortisation_months purpose rate_pct repayment balloon_pct "
                "occupancy construction_cost single_payment_max",
     "financials": "fy_end:period_end revenue ebitda net_income interest_expense total_debt current_assets "

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from xiaoshen.review.application import Application
+from xiaoshen.review.messages import Arg, Message, Money, Quantity, Term, Terms
 from xiaoshen.review.ratios import Figure
 from xiaoshen.review.rules import (
     AuthorityMatrix,
@@ -40,6 +41,45 @@ class PolicyCheck(BaseModel):
     figure_value: Decimal | None = Field(default=None, description="The unrounded figure, for charts.")
     limit_value: Decimal | None = Field(default=None, description="The limit in the figure's unit, for charts.")
     exception_clause: ClauseRef | None = Field(default=None, description="The clause of the exception route.")
+    unit: str = Field(default="", description="The figure's unit, so each language can write value and limit.")
+    zh_clause: ClauseRef | None = Field(default=None, description="The Chinese policy's clause for the same rule, "
+                                        "when it is in the index and still prints the threshold.")
+    citations: list[int] = Field(default_factory=list, description="Numbers into the note's citation list: the "
+                                 "clause the check rests on, quoted in Sources.")
+    reason_message: Message | None = Field(default=None, description="`reason`, for rendering in any language.")
+    value_message: Message | None = Field(default=None, description="`value`, when it is words rather than a figure.")
+    limit_message: Message | None = Field(default=None, description="`limit`, when it is words rather than a figure.")
+
+    def shown_value(self, lang: str) -> str:
+        """The value as a note in `lang` writes it."""
+        from xiaoshen.review.messages import quantity, say
+        if self.value_message is not None:
+            return say(self.value_message, lang)
+        return quantity(self.figure_value, self.unit, lang) if self.unit else self.value
+
+    def shown_limit(self, lang: str) -> str:
+        from xiaoshen.review.messages import quantity, say
+        if self.limit_message is not None:
+            return say(self.limit_message, lang)
+        if self.limit_value is None or not self.unit:
+            return self.limit
+        return f"{self.limit[:1]} {quantity(self.limit_value, self.unit, lang)}"
+
+
+def check_value(check: PolicyCheck) -> Arg:
+    """The check's value as a message argument: the figure in its unit, or the words it is."""
+    if check.value_message is not None:
+        return check.value_message
+    return Quantity(value=check.figure_value, unit=check.unit) if check.unit else check.value
+
+
+def check_limit(check: PolicyCheck) -> Arg:
+    if check.limit_message is not None:
+        return check.limit_message
+    if check.limit_value is None or not check.unit:
+        return check.limit
+    return Message(key="{sign} {value}", args={"sign": check.limit[:1],
+                                               "value": Quantity(value=check.limit_value, unit=check.unit)})
 
 
 def run_checks(app: Application, figures: list[Figure], statuses: list[RuleStatus]) -> list[PolicyCheck]:
@@ -58,9 +98,11 @@ def run_checks(app: Application, figures: list[Figure], statuses: list[RuleStatu
                             result="not_assessable", clause=rule.clause,
                             clause_label=status.clause.label if status.clause else f"{rule.clause.doc_id} §{rule.clause.section}",
                             rule_status=status.status, metric=rule.metric, limit_value=rule.value,
-                            figure_value=figure.value if figure else None)
+                            figure_value=figure.value if figure else None, unit=unit_figure.unit,
+                            zh_clause=rule.zh_clause if status.zh_verified else None)
         if figure is None or figure.value is None:
             check.reason = figure.note if figure else f"{rule.metric} does not apply to this application"
+            check.reason_message = Message(key="{note}", args={"note": Term(term=check.reason)})
         elif _within(figure.value, rule.value, rule.limit):
             check.result = "pass"
         elif rule.exception and (rule.exception.bound is None or _within(figure.value, rule.exception.bound, rule.limit)):
@@ -68,16 +110,28 @@ def run_checks(app: Application, figures: list[Figure], statuses: list[RuleStatu
             check.exception_clause = rule.exception.clause
             if rule.exception.bound is None:
                 check.reason = "outside the limit; approvable only as a policy exception"
+                check.reason_message = Message(key=check.reason)
             else:
                 bound = unit_figure.model_copy(update={"value": rule.exception.bound}).display()
-                check.reason = (f"outside the limit, within the exception "
-                                f"{'ceiling' if rule.limit == 'max' else 'floor'} of {bound}")
+                key = ("outside the limit, within the exception ceiling of {bound}" if rule.limit == "max" else
+                       "outside the limit, within the exception floor of {bound}")
+                check.reason_message = Message(key=key, args={"bound": Quantity(value=rule.exception.bound,
+                                                                                 unit=unit_figure.unit)})
+                check.reason = key.format(bound=bound)
         else:
             check.result = "fail"
-        if status.status == "drifted":
-            check.reason = f"{check.reason}; rule drifted: {status.reason}".lstrip("; ")
+        _mark_drift(check, status)
         checks.append(check)
     return checks
+
+
+def _mark_drift(check: PolicyCheck, status: RuleStatus) -> None:
+    if status.status != "drifted":
+        return
+    check.reason = f"{check.reason}; rule drifted: {status.reason}".lstrip("; ")
+    before = [check.reason_message] if check.reason_message else []
+    check.reason_message = Message(key="{before}rule drifted: {why}", args={
+        "before": Message(key="{reason}; ", args={"reason": before[0]}) if before else "", "why": status.reason})
 
 
 def screen_prohibited(app: Application, statuses: list[RuleStatus]) -> PolicyCheck | None:
@@ -95,13 +149,23 @@ def screen_prohibited(app: Application, statuses: list[RuleStatus]) -> PolicyChe
                         clause_label=first_status.clause.label if first_status.clause else
                         f"{first.clause.doc_id} §{first.clause.section}",
                         rule_status="drifted" if drifted else "verified",
-                        reason="no prohibited activity named; the credit officer verifies the purpose")
+                        reason="no prohibited activity named; the credit officer verifies the purpose",
+                        value_message=Message(key="none named"),
+                        limit_message=Message(key="none of {clause}", args={
+                            "clause": f"{first.clause.doc_id} §{first.clause.section}"}))
+    check.reason_message = Message(key=check.reason)
     if named:
         _, rule, term = named[0]
         check.result, check.value = "fail", f"'{term}' named"
-        check.reason = f"{rule.text} is prohibited lending, not open to exception ({rule.id})"
+        check.value_message = Message(key="'{term}' named", args={"term": term})
+        check.reason = f"{rule.text} is prohibited lending, not open to exception"
+        check.reason_message = Message(key="{activity} is prohibited lending, not open to exception",
+                                       args={"activity": Term(term=rule.text)})
     if drifted:
         check.reason += "; rule drifted: " + "; ".join(s.reason for s in drifted)
+        check.reason_message = Message(key="{before}rule drifted: {why}", args={
+            "before": Message(key="{reason}; ", args={"reason": check.reason_message}),
+            "why": "; ".join(s.reason for s in drifted)})
     return check
 
 
@@ -119,9 +183,15 @@ def check_documents(app: Application, statuses: list[RuleStatus]) -> list[Policy
                             result="not_assessable" if missing else "pass", clause=rule.clause, metric="documents",
                             clause_label=status.clause.label if status.clause else
                             f"{rule.clause.doc_id} §{rule.clause.section}", rule_status=status.status,
-                            reason=f"income not verified: {', '.join(missing)} missing" if missing else "")
-        if status.status == "drifted":
-            check.reason = f"{check.reason}; rule drifted: {status.reason}".lstrip("; ")
+                            reason=f"income not verified: {', '.join(missing)} missing" if missing else "",
+                            value_message=Message(key="{documents}", args={
+                                "documents": Terms(terms=app.income.documents or ["none"])}),
+                            limit_message=Message(key="all of {documents}", args={
+                                "documents": Terms(terms=rule.required)}))
+        if missing:
+            check.reason_message = Message(key="income not verified: {documents} missing", args={
+                "documents": Terms(terms=missing)})
+        _mark_drift(check, status)
         checks.append(check)
     return checks
 
@@ -150,6 +220,13 @@ class Authority(BaseModel):
     approver: str
     reason: str
     clause: ClauseRef
+    kind: Literal["matrix", "no_new_money", "not_determinable"] = "matrix"
+    reason_message: Message | None = Field(default=None, description="`reason`, for rendering in any language.")
+
+    @property
+    def decides(self) -> bool:
+        """Whether some authority may approve new money at all."""
+        return self.kind != "no_new_money"
 
 
 def approval_authority(app: Application, exposure_usd: Decimal | None, checks: list[PolicyCheck],
@@ -160,21 +237,29 @@ def approval_authority(app: Application, exposure_usd: Decimal | None, checks: l
     grade = app.exposure.risk_grade
     row = next((limits for band, limits in matrix.grades.items() if _in_band(grade, band)), None)
     if row is None:
-        return Authority(approver="none: no new money at this grade", clause=clause,
-                         reason=f"risk grade {grade} has no approval authority for new lending")
+        return Authority(approver="none: no new money at this grade", clause=clause, kind="no_new_money",
+                         reason=f"risk grade {grade} has no approval authority for new lending",
+                         reason_message=Message(key="risk grade {grade} has no approval authority for new lending",
+                                                args={"grade": str(grade)}))
     if exposure_usd is None:
-        return Authority(approver="not determinable", clause=clause, reason="group exposure in USD not computable")
+        return Authority(approver="not determinable", clause=clause, reason="group exposure in USD not computable",
+                         kind="not_determinable", reason_message=Message(key="group exposure in USD not computable"))
     index = next((i for i, cap in enumerate(row) if cap is not None and exposure_usd <= cap), None)
     if index is None:
         index = len(levels) - 1
     reason = f"group exposure USD {exposure_usd:,.0f} at grade {grade}"
+    message = Message(key="group exposure {exposure} at grade {grade}",
+                      args={"exposure": Money(amount=exposure_usd, currency="USD"), "grade": str(grade)})
     exceptions = [c for c in checks if c.result == "exception_needed"]
     if exceptions:
         index = min(index + 1, len(levels) - 1)
         if any(c.metric == "ltv" for c in exceptions):
             index = max(index, levels.index("Chief Credit Officer"))
-        reason += "; one level up for the policy exception(s): " + ", ".join(c.rule_id for c in exceptions)
-    return Authority(approver=levels[index], reason=reason, clause=clause)
+        # Rule titles, not rule ids: the reader of the note never sees the rules file.
+        reason += "; one level up for the policy exception(s): " + ", ".join(c.label for c in exceptions)
+        message = Message(key="{before}; one level up for the policy exception(s): {checks}", args={
+            "before": message, "checks": Terms(terms=[c.label for c in exceptions])})
+    return Authority(approver=levels[index], reason=reason, clause=clause, reason_message=message)
 
 
 def _in_band(grade: int, band: str) -> bool:

@@ -22,10 +22,10 @@ _STYLE = ("body{font-family:sans-serif;max-width:60rem;margin:2rem auto;line-hei
           "background:#fff6ec}")
 
 
-def edited_html(markdown: str, title: str) -> str:
+def edited_html(markdown: str, title: str, lang: str = "en") -> str:
     """A standalone HTML page of the edited note; any HTML in the text is shown as text."""
     body = _MARKDOWN.render(markdown)
-    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
+    return (f"<!doctype html><html lang=\"{'zh-CN' if lang == 'zh' else 'en'}\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
             f"<style>{_STYLE}</style></head><body>{body}</body></html>")
 
 

@@ -8,7 +8,8 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from xiaoshen.review.application import Application
-from xiaoshen.review.checks import PolicyCheck
+from xiaoshen.review.checks import PolicyCheck, check_limit, check_value
+from xiaoshen.review.messages import Message, Money, Term
 from xiaoshen.review.ratios import _money, _property, _round
 from xiaoshen.review.rules import ClauseRef, Rulebook
 from xiaoshen.review.terms import PRIMARY_COLLATERAL, eligible_value, remaining_balance
@@ -23,6 +24,7 @@ class Mitigant(BaseModel):
 
     text: str
     clause: ClauseRef | None = Field(default=None, description="The clause that makes it count as support.")
+    message: Message | None = Field(default=None, description="`text`, for rendering in any language.")
 
 
 def find_mitigants(app: Application, exception: PolicyCheck, checks: list[PolicyCheck],
@@ -45,7 +47,13 @@ def _guarantees(app: Application, rulebook: Rulebook) -> list[Mitigant]:
             found.append(Mitigant(clause=clause, text=(
                 f"{g.type.capitalize()} guarantee from {g.guarantor} for {cur} {_money(g.amount)}: tangible net worth "
                 f"{cur} {_money(g.tangible_net_worth)} is {_round(multiple, 2)}× the guaranteed amount "
-                f"(at least {GUARANTEE_MULTIPLE}× required).")))
+                f"(at least {GUARANTEE_MULTIPLE}× required)."), message=Message(
+                key="{kind} guarantee from {guarantor} for {amount}: tangible net worth {worth} is {multiple}× the "
+                    "guaranteed amount (at least {required}× required).",
+                args={"kind": Term(term=g.type.capitalize()), "guarantor": g.guarantor,
+                      "amount": Money(amount=g.amount, currency=cur, places=2),
+                      "worth": Money(amount=g.tangible_net_worth, currency=cur, places=2),
+                      "multiple": str(_round(multiple, 2)), "required": str(GUARANTEE_MULTIPLE)})))
     return found
 
 
@@ -64,11 +72,18 @@ def _collateral(app: Application, rulebook: Rulebook, fx_to_usd: dict[str, Decim
         value = eligible_value(item, rule.pct)
         text = (f"Additional collateral, {item.description} ({item.type}): market value {item.currency} "
                 f"{_money(item.market_value)} × (1 − {rule.pct}%) = eligible value {item.currency} {_money(value)}")
+        args = {"description": item.description, "type": Term(term=item.type),
+                "value": Money(amount=item.market_value, currency=item.currency, places=2), "pct": str(rule.pct),
+                "eligible": Money(amount=value, currency=item.currency, places=2)}
+        key = ("Additional collateral, {description} ({type}): market value {value} × (1 − {pct}%) = eligible value "
+               "{eligible}")
         item_rate = Decimal(1) if item.currency == "USD" else fx_to_usd.get(item.currency)
         if loan_rate is not None and item_rate is not None:
             cover = value * item_rate / (req.amount * loan_rate) * 100
             text += f", {_round(cover, 1)}% of the loan amount {req.currency} {_money(req.amount)}"
-        found.append(Mitigant(text=text + ".", clause=rule.clause))
+            key += ", {cover}% of the loan amount {amount}"
+            args |= {"cover": str(_round(cover, 1)), "amount": Money(amount=req.amount, currency=req.currency, places=2)}
+        found.append(Mitigant(text=text + ".", clause=rule.clause, message=Message(key=key + ".", args=args)))
     return found
 
 
@@ -84,7 +99,10 @@ def _headroom(exception: PolicyCheck, checks: list[PolicyCheck]) -> list[Mitigan
         clear = value <= limit - margin if check.limit.startswith("≤") else value >= limit + margin
         if clear:
             found.append(Mitigant(clause=check.clause, text=(
-                f"{check.label} {check.value} is well within the limit {check.limit} (computed in section 3).")))
+                f"{check.label} {check.value} is well within the limit {check.limit} (computed in section 3)."),
+                message=Message(key="{label} {value} is well within the limit {limit} (computed in section 3).",
+                                args={"label": Term(term=check.label), "value": check_value(check),
+                                      "limit": check_limit(check)})))
     return found
 
 
@@ -101,5 +119,11 @@ def _amortisation(app: Application, exception: PolicyCheck) -> list[Mitigant]:
             return [Mitigant(clause=exception.exception_clause or exception.clause, text=(
                 f"Contracted amortisation brings LTV to {_round(balance / value * 100, 1)}% (within {exception.limit}) "
                 f"after {month} months: balance {req.currency} {_money(balance)} on property value {req.currency} "
-                f"{_money(value)}, at {req.rate_pct}% over {months} months."))]
+                f"{_money(value)}, at {req.rate_pct}% over {months} months."), message=Message(
+                key="Contracted amortisation brings LTV to {ltv}% (within {limit}) after {month} months: balance "
+                    "{balance} on property value {value}, at {rate}% over {months} months.",
+                args={"ltv": str(_round(balance / value * 100, 1)), "limit": check_limit(exception), "month": str(month),
+                      "balance": Money(amount=balance, currency=req.currency, places=2),
+                      "value": Money(amount=value, currency=req.currency, places=2), "rate": str(req.rate_pct),
+                      "months": str(months)}))]
     return []

@@ -10,12 +10,13 @@ from html import escape
 
 from pydantic import BaseModel, Field
 
-from xiaoshen.review.note import ReviewNote
+from xiaoshen.review.messages import translate
+from xiaoshen.review.note import RECOMMENDATIONS, ReviewNote, recommendation_label
 
 CHART_METRICS = {"dscr": "DSCR", "ltv": "LTV", "dti": "DTI"}
 CSV_COLUMNS = ["id", "borrower", "product", "recommendation", "approval_authority", "failed_checks",
                "exceptions", "not_assessable", "dscr", "ltv", "dti", "note"]
-RECOMMENDATION = {"approve": "Approve", "approve_with_conditions": "Approve with conditions", "decline": "Decline"}
+RECOMMENDATION = RECOMMENDATIONS
 
 
 class RatioPoint(BaseModel):
@@ -35,11 +36,12 @@ class PortfolioRow(BaseModel):
     id: str
     borrower: str
     product: str
-    recommendation: str
+    recommendation: str = Field(description="The value ('approve_with_conditions'); shown by its label.")
     approval_authority: str
-    failed_checks: list[str] = Field(default_factory=list)
+    failed_checks: list[str] = Field(default_factory=list, description="Check titles (with the limit), not rule ids.")
     exceptions: list[str] = Field(default_factory=list)
     not_assessable: list[str] = Field(default_factory=list)
+    language: str = "en"
     ratios: dict[str, str] = Field(default_factory=dict, description="dscr/ltv/dti as displayed in the note.")
     points: dict[str, RatioPoint] = Field(default_factory=dict, description="Chart points: metric -> point.")
     notes: dict[str, str] = Field(default_factory=dict, description="Format -> note file name.")
@@ -64,17 +66,34 @@ def portfolio_row(note: ReviewNote, notes: dict[str, str] | None = None) -> Port
     return PortfolioRow(
         id=note.application_id, borrower=note.borrower, product=note.product, recommendation=note.recommendation,
         approval_authority=note.authority.approver,
-        failed_checks=[c.rule_id for c in note.checks if c.result == "fail"],
-        exceptions=[c.rule_id for c in note.checks if c.result == "exception_needed"],
-        not_assessable=[c.rule_id for c in note.checks if c.result == "not_assessable"],
-        ratios=figures, points=points, notes=notes or {})
+        failed_checks=[_title(c) for c in note.checks if c.result == "fail"],
+        exceptions=[_title(c) for c in note.checks if c.result == "exception_needed"],
+        not_assessable=[_title(c) for c in note.checks if c.result == "not_assessable"],
+        ratios=figures, points=points, notes=notes or {}, language=note.language)
 
 
-def csv_row(row: PortfolioRow) -> dict[str, str]:
-    """The row as summary.csv writes it (lists joined by '; ')."""
-    return {"id": row.id, "borrower": row.borrower, "product": row.product, "recommendation": row.recommendation,
-            "approval_authority": row.approval_authority, "failed_checks": "; ".join(row.failed_checks),
-            "exceptions": "; ".join(row.exceptions), "not_assessable": "; ".join(row.not_assessable),
+def _title(check) -> str:  # type: ignore[no-untyped-def]
+    # A reader knows a check by what it limits and the limit, never by its id in the rules file.
+    return f"{check.label} {check.limit}" if check.limit_value is not None else check.label
+
+
+def _tr(title: str, lang: str) -> str:
+    """A check title in `lang`: its label translated, the limit as it is."""
+    for sign in (" ≤ ", " ≥ "):
+        if sign in title:
+            label, limit = title.rsplit(sign, 1)
+            return f"{translate(label, lang)}{sign}{limit}"
+    return translate(title, lang)
+
+
+def csv_row(row: PortfolioRow, lang: str = "en") -> dict[str, str]:
+    """The row as summary.csv writes it (lists joined by '; '), labels in `lang`."""
+    return {"id": row.id, "borrower": row.borrower, "product": translate(row.product, lang),
+            "recommendation": recommendation_label(row.recommendation, lang),
+            "approval_authority": translate(row.approval_authority, lang),
+            "failed_checks": "; ".join(_tr(t, lang) for t in row.failed_checks),
+            "exceptions": "; ".join(_tr(t, lang) for t in row.exceptions),
+            "not_assessable": "; ".join(_tr(t, lang) for t in row.not_assessable),
             **{m: row.ratios.get(m, "") for m in CHART_METRICS}, "note": "; ".join(row.notes.values())}
 
 
@@ -113,8 +132,13 @@ def ratio_chart_svg(rows: list[PortfolioRow], metric: str, *, width: int = 640) 
     return "".join(parts)
 
 
-def render_summary_html(rows: list[PortfolioRow], title: str = "Portfolio summary of draft review notes") -> str:
-    """summary.html: the table (recommendation, failed checks, exceptions, key ratios, links) and the charts."""
+def render_summary_html(rows: list[PortfolioRow], title: str = "Portfolio summary of draft review notes",
+                        lang: str = "en") -> str:
+    """summary.html: the table (recommendation, failed checks, exceptions, key ratios, links) and the charts,
+    in the reader's language `lang` (each note itself is in its applicant's language)."""
+    def t(text: str) -> str:
+        return translate(text, lang)
+
     def cell(text: str) -> str:
         return f"<td>{escape(text)}</td>"
 
@@ -122,22 +146,27 @@ def render_summary_html(rows: list[PortfolioRow], title: str = "Portfolio summar
         return " ".join(f'<a href="{escape(name, quote=True)}">{escape(fmt)}</a>' for fmt, name in row.notes.items())
 
     counts = {k: sum(r.recommendation == k for r in rows) for k in RECOMMENDATION}
-    head = "".join(f"<th>{escape(h)}</th>" for h in ["application", "borrower", "product", "draft recommendation",
-                                                     "approval authority", "failed checks", "exceptions",
-                                                     "not assessable", "DSCR", "LTV", "DTI", "note"])
+    head = "".join(f"<th>{escape(t(h))}</th>" for h in ["application", "borrower", "product", "draft recommendation",
+                                                        "approval authority", "failed checks", "exceptions",
+                                                        "not assessable", "DSCR", "LTV", "DTI", "note"])
+    sep = "、" if lang == "zh" else ", "
     body = "".join(
-        f"<tr class='{escape(r.recommendation)}'>" + cell(r.id) + cell(r.borrower) + cell(r.product)
-        + cell(RECOMMENDATION.get(r.recommendation, r.recommendation)) + cell(r.approval_authority)
-        + cell(", ".join(r.failed_checks)) + cell(", ".join(r.exceptions)) + cell(", ".join(r.not_assessable))
+        f"<tr class='{escape(r.recommendation)}'>" + cell(r.id) + cell(r.borrower) + cell(t(r.product))
+        + cell(recommendation_label(r.recommendation, lang)) + cell(t(r.approval_authority))
+        + cell(sep.join(_tr(x, lang) for x in r.failed_checks)) + cell(sep.join(_tr(x, lang) for x in r.exceptions))
+        + cell(sep.join(_tr(x, lang) for x in r.not_assessable))
         + "".join(cell(r.ratios.get(m, "")) for m in CHART_METRICS) + f"<td>{links(r)}</td></tr>" for r in rows)
     charts = "".join(f"<figure>{svg}</figure>" for svg in (ratio_chart_svg(rows, m) for m in CHART_METRICS) if svg)
-    tally = ", ".join(f"{n} {RECOMMENDATION[k].lower()}" for k, n in counts.items())
-    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;"
-             "padding:.2em .4em;font-size:.9em}tr.decline td{background:#fbe9e7}"
-             "tr.approve_with_conditions td{background:#fff8e1}.disclaimer{background:#fff4d6;padding:.5em}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title><style>{style}</style>"
-            f"</head><body><h1>{escape(title)}</h1><p class='disclaimer'>Drafts for the credit officer, not credit "
-            f"decisions: the approval authority named in each note decides.</p><p>{len(rows)} applications: "
-            f"{escape(tally)}.</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-            f"<h2>Key ratios against policy limits</h2>{charts}</body></html>")
-
+    tally = ("，" if lang == "zh" else ", ").join(
+        f"{n} {recommendation_label(k, lang).lower()}" for k, n in counts.items())
+    style = ("body{font-family:'Noto Sans CJK SC',sans-serif;margin:2em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #999;padding:.2em .4em;font-size:.9em}tr.decline td{background:#fbe9e7}"
+             "tr.approve_with_conditions td,tr.refer td{background:#fff8e1}.disclaimer{background:#fff4d6;padding:.5em}")
+    disclaimer = t("Drafts for the credit officer, not credit decisions: the approval authority named in each note "
+                   "decides.")
+    counted = t("{n} applications: {tally}.").format(n=len(rows), tally=tally)
+    return (f"<!doctype html><html lang='{'zh-CN' if lang == 'zh' else 'en'}'><head><meta charset='utf-8'>"
+            f"<title>{escape(t(title))}</title><style>{style}</style></head><body><h1>{escape(t(title))}</h1>"
+            f"<p class='disclaimer'>{escape(disclaimer)}</p><p>{escape(counted)}</p><table><thead><tr>{head}</tr>"
+            f"</thead><tbody>{body}</tbody></table><h2>{escape(t('Key ratios against policy limits'))}</h2>{charts}"
+            "</body></html>")

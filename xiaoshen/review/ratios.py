@@ -29,19 +29,12 @@ class Figure(BaseModel):
     inputs: dict[str, str] = Field(default_factory=dict)
     note: str = ""
 
-    def display(self) -> str:
-        """Ratios to 2 decimals (1.20x), percentages to 1 decimal (75.0%), amounts with separators."""
-        if self.value is None:
-            return "n/a"
-        if self.unit == "x":
-            return f"{_round(self.value, 2)}x"
-        if self.unit == "%":
-            return f"{_round(self.value, 1)}%"
-        if self.unit == "points":
-            return str(_round(self.value, 0))
-        if self.unit in {"months", "years"}:
-            return f"{_round(self.value, 1)} {self.unit}"
-        return f"{self.unit} {_round(self.value, 0):,}"
+    def display(self, lang: str = "en") -> str:
+        """Ratios to 2 decimals (1.20x), percentages to 1 decimal (75.0%), amounts with separators; in Chinese,
+        money as 人民币800.00万元."""
+        from xiaoshen.review.messages import quantity  # messages imports nothing of the review package
+
+        return quantity(self.value, self.unit, lang)
 
 
 def _round(value: Decimal, places: int) -> Decimal:

@@ -1,138 +1,219 @@
-"""Review notes as Markdown: a pure function of the note, in the section order of NCB-RNS-006."""
+"""Review notes as Markdown, HTML and Word: pure functions of the note, in the section order of the note standard
+of the language (NCB-RNS-006 in English, 授信审查报告编写规范 NCB-RNS-ZH-010 in Chinese). Every word a reader sees
+comes from the message catalog (messages.py), every number from Babel's formatting of the note's values."""
 
 from __future__ import annotations
 
-from xiaoshen.review.note import NoteStatement, ReviewNote
+from xiaoshen.review.messages import day, say, translate
+from xiaoshen.review.note import NoteStatement, ReviewNote, recommendation_label
+from xiaoshen.review.ratios import Figure
 
-RECOMMENDATION = {"approve": "Approve", "approve_with_conditions": "Approve with conditions", "decline": "Decline"}
-RESULT = {"pass": "pass", "fail": "**FAIL**", "exception_needed": "exception needed", "not_assessable": "not assessable"}
+SECTIONS = ["1 Summary and recommendation", "2 Borrower and request", "3 Financial analysis", "4 Policy compliance",
+            "5 Exceptions and mitigants", "6 Key risks", "7 Conditions and covenants", "8 Sources and approvals"]
+RESULT = {"pass": "pass", "fail": "FAIL", "exception_needed": "exception needed", "not_assessable": "not assessable"}
+
+
+def _t(msgid: str, lang: str) -> str:
+    return translate(msgid, lang)
+
+
+def _lang(note: ReviewNote, language: str | None) -> str:
+    return language or note.language
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _statement(s: NoteStatement) -> str:
+def disclaimer(note: ReviewNote, lang: str) -> str:
+    """The assistant drafts, a person decides: in every note, in its language."""
+    return note.disclaimer if lang == "en" else _t(note.disclaimer, lang)
+
+
+def statement_text(s: NoteStatement, lang: str) -> str:
+    """A statement with its citation marks and flags, as a line of the note."""
     marks = "".join(f"[{n}]" for n in s.citations)
+    text = s.render(lang)
     if s.kind == "reasoning":
-        return f"- *(assistant's reasoning)* {s.text} {marks}".rstrip()
-    flag = "" if s.supported else " ⚠ not supported by the cited clause"
-    return f"- {s.text} {marks}{flag}".rstrip()
+        return f"{_t('(assistant reasoning)', lang)} {text} {marks}".rstrip()
+    flag = "" if s.supported else " ⚠ " + _t("not supported by the cited clause", lang)
+    return f"{text} {marks}{flag}".rstrip()
 
 
-def render_markdown(note: ReviewNote) -> str:
-    """The note as Markdown; every policy statement carries its citation, every figure its inputs."""
-    lines = [f"# Credit review note — {note.application_id} (DRAFT)", "", f"> {note.disclaimer}", "",
-             "## 1 Summary and recommendation", "",
-             f"**Draft recommendation: {RECOMMENDATION[note.recommendation]}.** Approval authority: "
-             f"**{note.authority.approver}** ({note.authority.reason}; {note.authority.clause.doc_id} "
-             f"§{note.authority.clause.section}).", ""]
-    lines += [_statement(r) for r in note.reasons] or ["- Every policy check passed."]
-    lines += ["", "## 2 Borrower and request", "", f"- Borrower: {note.borrower} (id {note.masked_id})",
-              f"- Product: {note.product}", f"- Request: {note.request}", "",
-              "## 3 Financial analysis", "", "| figure | value | formula | inputs |", "|---|---|---|---|"]
-    for f in note.figures:
-        inputs = "; ".join(f"{k} {v}" for k, v in f.inputs.items()) or f.note
-        lines.append(f"| {_cell(f.label)} | {f.display()} | {_cell(f.formula)} | {_cell(inputs)} |")
-    lines += ["", "## 4 Policy compliance", "", "| check | value | limit | result | clause |", "|---|---|---|---|---|"]
+def _inputs(f: Figure, lang: str) -> str:
+    sep = "；" if lang == "zh" else "; "
+    return sep.join(f"{_t(k, lang)} {_t(v, lang)}" for k, v in f.inputs.items()) or _t(f.note, lang)
+
+
+def figure_rows(note: ReviewNote, lang: str) -> list[list[str]]:
+    return [[_t(f.label, lang), f.display(lang), _t(f.formula, lang), _inputs(f, lang)] for f in note.figures]
+
+
+def check_rows(note: ReviewNote, lang: str, *, bold_fail: bool = False) -> list[list[str]]:
+    rows = []
     for c in note.checks:
-        result = RESULT[c.result] + (" (rule drifted)" if c.rule_status == "drifted" else "")
-        lines.append(f"| {_cell(c.label)} | {c.value} | {c.limit} | {result} | {_cell(c.clause_label)} |")
-    lines += ["", "## 5 Exceptions and mitigants", ""]
+        result = _t(RESULT[c.result], lang)
+        if bold_fail and c.result == "fail":
+            result = f"**{result}**"
+        if c.rule_status == "drifted":
+            result += " " + _t("(rule drifted)", lang)
+        marks = "".join(f"[{n}]" for n in c.citations)
+        # The clause cited (in a Chinese note, the Chinese procedure's where it states the rule).
+        label = note.citations[c.citations[0] - 1].label if c.citations else c.clause_label
+        rows.append([_t(c.label, lang), c.shown_value(lang), c.shown_limit(lang), result, f"{label} {marks}".strip()])
+    return rows
+
+
+def recommendation_line(note: ReviewNote, lang: str) -> str:
+    reason = note.authority.reason_message
+    why = say(reason, lang) if reason else note.authority.reason
+    return _t("Draft recommendation: {recommendation}. Approval authority: {authority} ({reason}).", lang).format(
+        recommendation=recommendation_label(note.recommendation, lang), authority=_t(note.authority.approver, lang),
+        reason=why)
+
+
+def _headers(lang: str) -> dict[str, list[str]]:
+    return {"borrower": [_t(h, lang) for h in ["borrower", "id", "product", "request", "date"]],
+            "figures": [_t(h, lang) for h in ["figure", "value", "formula", "inputs"]],
+            "checks": [_t(h, lang) for h in ["check", "value", "limit", "result", "clause"]],
+            "citations": [_t(h, lang) for h in ["#", "clause", "document", "quoted text"]]}
+
+
+def _borrower_row(note: ReviewNote, lang: str) -> list[str]:
+    request = say(note.request_message, lang) if note.request_message else note.request
+    return [note.borrower, note.masked_id, _t(note.product, lang), request, day(note.as_of, lang) if note.as_of else ""]
+
+
+def prepared_line(note: ReviewNote, lang: str) -> str:
+    return _t("Prepared by: {name} (draft by Xiaoshen, backend {backend}, settings {settings}, index {index}, "
+              "{drafted}). Reviewed by: Credit Risk. Decision: {authority}.", lang).format(
+        name=note.prepared_by or _t("(credit officer not named)", lang), backend=note.backend,
+        settings=note.settings_hash, index=note.index_build, drafted=note.drafted_at,
+        authority=_t(note.authority.approver, lang))
+
+
+def _source(c, lang: str) -> str:  # type: ignore[no-untyped-def]
+    return f"[{c.n}] {c.label} — {c.title}: “{_cell(c.quote)}”"
+
+
+def render_markdown(note: ReviewNote, language: str | None = None) -> str:
+    """The note as Markdown; every policy statement carries its citation, every figure its inputs."""
+    lang = _lang(note, language)
+    h = _headers(lang)
+    s = [_t(x, lang) for x in SECTIONS]
+    lines = [_t("# Credit review note — {id} (DRAFT)", lang).format(id=note.application_id), "",
+             f"> {disclaimer(note, lang)}", "", f"## {s[0]}", "", f"**{recommendation_line(note, lang)}**", ""]
+    lines += [f"- {statement_text(r, lang)}" for r in note.reasons] or [f"- {_t('Every policy check passed.', lang)}"]
+    lines += ["", f"## {s[1]}", "", "| " + " | ".join(h["borrower"]) + " |", "|---|---|---|---|---|",
+              "| " + " | ".join(_cell(c) for c in _borrower_row(note, lang)) + " |",
+              "", f"## {s[2]}", "", "| " + " | ".join(h["figures"]) + " |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in figure_rows(note, lang)]
+    lines += ["", f"## {s[3]}", "", "| " + " | ".join(h["checks"]) + " |", "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in check_rows(note, lang, bold_fail=True)]
+    lines += ["", f"## {s[4]}", ""]
     for i, e in enumerate(note.exceptions, start=1):
-        lines.append(f"- **E{i}** " + _statement(e.requirement)[2:])
-        lines += ["  - Mitigant: " + _statement(m)[2:] for m in e.mitigants] or [
-            "  - Mitigant: none found in the application; the credit officer must document one or decline."]
-    lines += [] if note.exceptions else ["- None."]
-    lines += ["", "## 6 Key risks", ""] + ([_statement(r) for r in note.risks] or ["- No limit is breached or near."])
-    lines += ["", "## 7 Conditions and covenants", ""]
-    lines += [_statement(c) for c in note.conditions] or ["- The policies retrieved state no specific conditions."]
-    lines += ["", "## 8 Sources and approvals", ""]
-    lines += [f"[{c.n}] {c.label} — {c.title}: “{_cell(c.quote)}”" for c in note.citations]
+        lines.append(f"- **E{i}** " + statement_text(e.requirement, lang))
+        lines += [f"  - {_t('Mitigant:', lang)} " + statement_text(m, lang) for m in e.mitigants] or [
+            f"  - {_t('Mitigant:', lang)} " + _t("none found in the application; the credit officer must document "
+                                                 "one or decline.", lang)]
+    lines += [] if note.exceptions else [f"- {_t('None.', lang)}"]
+    lines += ["", f"## {s[5]}", ""] + ([f"- {statement_text(r, lang)}" for r in note.risks]
+                                       or [f"- {_t('No limit is breached or near.', lang)}"])
+    lines += ["", f"## {s[6]}", ""]
+    lines += [f"- {statement_text(c, lang)}" for c in note.conditions] or [
+        f"- {_t('The policies retrieved state no specific conditions.', lang)}"]
+    lines += ["", f"## {s[7]}", ""]
+    lines += [_source(c, lang) for c in note.citations]
     if note.drifted_rules:
-        lines += ["", f"**Rules drifted from their clauses (policy changed, rule not updated):** "
-                      f"{', '.join(note.drifted_rules)}."]
-    lines += ["", f"Prepared by: credit officer (draft by Xiaoshen, backend {note.backend}, settings "
-                  f"{note.settings_hash}, index {note.index_build}, {note.drafted_at}). Reviewed by: Credit Risk. "
-                  f"Decision: {note.authority.approver}.", ""]
+        lines += ["", f"**{_t('Rules drifted from their clauses (policy changed, rule not updated):', lang)}** "
+                      f"{'; '.join(note.drifted_rules)}."]
+    lines += ["", prepared_line(note, lang), ""]
     return "\n".join(lines)
 
 
-def render_html(note: ReviewNote) -> str:
+def render_html(note: ReviewNote, language: str | None = None) -> str:
     """The note as a standalone HTML page; every value is escaped (policy text never becomes markup)."""
     from html import escape
 
+    lang = _lang(note, language)
+    h = _headers(lang)
+    s = [_t(x, lang) for x in SECTIONS]
+
     def rows(header: list[str], body: list[list[str]]) -> str:
-        head = "".join(f"<th>{escape(h)}</th>" for h in header)
+        head = "".join(f"<th>{escape(x)}</th>" for x in header)
         cells = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in body)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>"
 
     def items(statements: list[NoteStatement], empty: str) -> str:
         if not statements:
-            return f"<p>{escape(empty)}</p>"
-        out = []
-        for s in statements:
-            marks = "".join(f"[{n}]" for n in s.citations)
-            prefix = "<em>(assistant's reasoning)</em> " if s.kind == "reasoning" else ""
-            flag = "" if s.supported else " <strong>⚠ not supported by the cited clause</strong>"
-            out.append(f"<li>{prefix}{escape(s.text)} {escape(marks)}{flag}</li>")
-        return "<ul>" + "".join(out) + "</ul>"
+            return f"<p>{escape(_t(empty, lang))}</p>"
+        return "<ul>" + "".join(f"<li>{escape(statement_text(x, lang))}</li>" for x in statements) + "</ul>"
 
     def exception_items() -> str:
         if not note.exceptions:
-            return "<p>None.</p>"
+            return f"<p>{escape(_t('None.', lang))}</p>"
         out = []
         for i, e in enumerate(note.exceptions, 1):
-            mitigants = e.mitigants or [NoteStatement(text="none found in the application; the credit officer must "
-                                                      "document one or decline.", kind="data")]
-            out.append(f"<h3>E{i}: {escape(e.label)}</h3>" + items([e.requirement], "")
-                       + "<p>Mitigants:</p>" + items(mitigants, ""))
+            mitigants = e.mitigants or [NoteStatement(text=_t("none found in the application; the credit officer "
+                                                              "must document one or decline.", lang), kind="data")]
+            out.append(f"<h3>E{i}: {escape(_t(e.label, lang))}</h3>" + items([e.requirement], "")
+                       + f"<p>{escape(_t('Mitigants:', lang))}</p>" + items(mitigants, ""))
         return "".join(out)
 
+    drift = (f"<p><strong>{escape(_t('Rules drifted from their clauses (policy changed, rule not updated):', lang))}"
+             f"</strong> {escape('; '.join(note.drifted_rules))}</p>") if note.drifted_rules else ""
+    title = _t("# Credit review note — {id} (DRAFT)", lang).format(id=note.application_id)[2:]
     parts = [
-        f"<h1>Credit review note — {escape(note.application_id)} (DRAFT)</h1>",
-        f"<p class='disclaimer'>{escape(note.disclaimer)}</p>",
-        "<h2>1 Summary and recommendation</h2>",
-        f"<p><strong>Draft recommendation: {escape(RECOMMENDATION[note.recommendation])}.</strong> Approval authority: "
-        f"<strong>{escape(note.authority.approver)}</strong> ({escape(note.authority.reason)}).</p>",
+        f"<h1>{escape(title)}</h1>", f"<p class='disclaimer'>{escape(disclaimer(note, lang))}</p>",
+        f"<h2>{escape(s[0])}</h2>", f"<p><strong>{escape(recommendation_line(note, lang))}</strong></p>",
         items(note.reasons, "Every policy check passed."),
-        "<h2>2 Borrower and request</h2>",
-        rows(["borrower", "id", "product", "request"], [[note.borrower, note.masked_id, note.product, note.request]]),
-        "<h2>3 Financial analysis</h2>",
-        rows(["figure", "value", "formula", "inputs"], [
-            [f.label, f.display(), f.formula, "; ".join(f"{k} {v}" for k, v in f.inputs.items()) or f.note]
-            for f in note.figures]),
-        "<h2>4 Policy compliance</h2>",
-        rows(["check", "value", "limit", "result", "clause"], [
-            [c.label, c.value, c.limit, c.result.replace("_", " ") + (" (rule drifted)" if c.rule_status == "drifted" else ""),
-             c.clause_label] for c in note.checks]),
-        "<h2>5 Exceptions and mitigants</h2>",
-        exception_items(),
-        "<h2>6 Key risks</h2>", items(note.risks, "No limit is breached or near."),
-        "<h2>7 Conditions and covenants</h2>",
-        items(note.conditions, "The policies retrieved state no specific conditions."),
-        "<h2>8 Sources and approvals</h2>",
-        "<ol>" + "".join(f"<li value='{c.n}'>{escape(c.label)} — {escape(c.title)}: “{escape(c.quote)}”</li>"
-                         for c in note.citations) + "</ol>",
-        f"<p>Prepared by: credit officer (draft by Xiaoshen, backend {escape(note.backend)}, settings "
-        f"{escape(note.settings_hash)}, index {escape(note.index_build)}, {escape(note.drafted_at)}). "
-        f"Reviewed by: Credit Risk. Decision: {escape(note.authority.approver)}.</p>",
+        f"<h2>{escape(s[1])}</h2>", rows(h["borrower"], [_borrower_row(note, lang)]),
+        f"<h2>{escape(s[2])}</h2>", rows(h["figures"], figure_rows(note, lang)),
+        f"<h2>{escape(s[3])}</h2>", rows(h["checks"], check_rows(note, lang)),
+        f"<h2>{escape(s[4])}</h2>", exception_items(),
+        f"<h2>{escape(s[5])}</h2>", items(note.risks, "No limit is breached or near."),
+        f"<h2>{escape(s[6])}</h2>", items(note.conditions, "The policies retrieved state no specific conditions."),
+        f"<h2>{escape(s[7])}</h2>",
+        "<ol>" + "".join(f"<li value='{c.n}' id='source-{c.n}'>{escape(c.label)} — {escape(c.title)}: "
+                         f"“{escape(c.quote)}”</li>" for c in note.citations) + "</ol>",
+        drift, f"<p>{escape(prepared_line(note, lang))}</p>",
     ]
-    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+    fonts = "'Noto Sans CJK SC','Noto Sans SC','Source Han Sans SC','Microsoft YaHei',sans-serif"
+    style = (f"body{{font-family:{fonts};max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}"
              "td,th{border:1px solid #999;padding:.3em .5em;vertical-align:top}.disclaimer{background:#fff4d6;padding:.5em}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Review note {escape(note.application_id)}</title>"
+    html_lang = "zh-CN" if lang == "zh" else "en"
+    return (f"<!doctype html><html lang='{html_lang}'><head><meta charset='utf-8'><title>{escape(title)}</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
-def render_docx(note: ReviewNote) -> bytes:
-    """The note as a Word document with real tables and a citation appendix."""
+EAST_ASIAN_FONT = "Noto Sans CJK SC"
+
+
+def render_docx(note: ReviewNote, language: str | None = None) -> bytes:
+    """The note as a Word document with real tables and a citation appendix; Chinese text is set in an East Asian
+    font (w:eastAsia), so Word does not fall back to a Latin font for it."""
     import io
 
     import docx
+    from docx.oxml.ns import qn
 
+    lang = _lang(note, language)
+    h = _headers(lang)
+    s = [_t(x, lang) for x in SECTIONS]
     document = docx.Document()
-    document.add_heading(f"Credit review note — {note.application_id} (DRAFT)", level=0)
-    document.add_paragraph(note.disclaimer).runs[0].bold = True
+    for style_name in ("Normal", "Title", "Heading 1", "Heading 2", "List Bullet"):
+        style = document.styles[style_name]
+        rpr = style.element.get_or_add_rPr()
+        fonts = rpr.find(qn("w:rFonts"))
+        if fonts is None:
+            fonts = rpr.makeelement(qn("w:rFonts"), {})
+            rpr.append(fonts)
+        fonts.set(qn("w:eastAsia"), EAST_ASIAN_FONT)
+    if lang == "zh":
+        document.core_properties.language = "zh-CN"
+    title = _t("# Credit review note — {id} (DRAFT)", lang).format(id=note.application_id)[2:]
+    document.add_heading(title, level=0)
+    document.add_paragraph(disclaimer(note, lang)).runs[0].bold = True
 
     def table(header: list[str], body: list[list[str]]) -> None:
         t = document.add_table(rows=1, cols=len(header))
@@ -145,42 +226,40 @@ def render_docx(note: ReviewNote) -> bytes:
                 cell.text = text
 
     def statements(items: list[NoteStatement], empty: str) -> None:
-        for s in items or [NoteStatement(text=empty, kind="data")]:
-            marks = "".join(f"[{n}]" for n in s.citations)
-            prefix = "(assistant's reasoning) " if s.kind == "reasoning" else ""
-            flag = "" if s.supported else " ⚠ not supported by the cited clause"
-            document.add_paragraph(f"{prefix}{s.text} {marks}{flag}".strip(), style="List Bullet")
+        for x in items or [NoteStatement(text=_t(empty, lang), kind="data")]:
+            document.add_paragraph(statement_text(x, lang), style="List Bullet")
 
-    document.add_heading("1 Summary and recommendation", level=1)
-    document.add_paragraph(f"Draft recommendation: {RECOMMENDATION[note.recommendation]}. Approval authority: "
-                           f"{note.authority.approver} ({note.authority.reason}).")
+    document.add_heading(s[0], level=1)
+    document.add_paragraph(recommendation_line(note, lang))
     statements(note.reasons, "Every policy check passed.")
-    document.add_heading("2 Borrower and request", level=1)
-    table(["borrower", "id", "product", "request"], [[note.borrower, note.masked_id, note.product, note.request]])
-    document.add_heading("3 Financial analysis", level=1)
-    table(["figure", "value", "formula", "inputs"],
-          [[f.label, f.display(), f.formula, "; ".join(f"{k} {v}" for k, v in f.inputs.items()) or f.note]
-           for f in note.figures])
-    document.add_heading("4 Policy compliance", level=1)
-    table(["check", "value", "limit", "result", "clause"],
-          [[c.label, c.value, c.limit, c.result.replace("_", " "), c.clause_label] for c in note.checks])
-    document.add_heading("5 Exceptions and mitigants", level=1)
+    document.add_heading(s[1], level=1)
+    table(h["borrower"], [_borrower_row(note, lang)])
+    document.add_heading(s[2], level=1)
+    table(h["figures"], figure_rows(note, lang))
+    document.add_heading(s[3], level=1)
+    table(h["checks"], check_rows(note, lang))
+    document.add_heading(s[4], level=1)
     if not note.exceptions:
         statements([], "None.")
     for i, e in enumerate(note.exceptions, 1):
-        statements([e.requirement.model_copy(update={"text": f"E{i}: {e.requirement.text}"})], "")
-        statements([m.model_copy(update={"text": f"Mitigant: {m.text}"}) for m in e.mitigants],
-                   "Mitigant: none found in the application; the credit officer must document one or decline.")
-    document.add_heading("6 Key risks", level=1)
+        document.add_paragraph(f"E{i}: {statement_text(e.requirement, lang)}", style="List Bullet")
+        for m in e.mitigants:
+            document.add_paragraph(f"{_t('Mitigant:', lang)} {statement_text(m, lang)}", style="List Bullet")
+        if not e.mitigants:
+            document.add_paragraph(f"{_t('Mitigant:', lang)} " + _t(
+                "none found in the application; the credit officer must document one or decline.", lang),
+                style="List Bullet")
+    document.add_heading(s[5], level=1)
     statements(note.risks, "No limit is breached or near.")
-    document.add_heading("7 Conditions and covenants", level=1)
+    document.add_heading(s[6], level=1)
     statements(note.conditions, "The policies retrieved state no specific conditions.")
-    document.add_heading("8 Sources and approvals", level=1)
-    document.add_paragraph(f"Prepared by: credit officer (draft by Xiaoshen, backend {note.backend}, settings "
-                           f"{note.settings_hash}, index {note.index_build}, {note.drafted_at}). Reviewed by: Credit "
-                           f"Risk. Decision: {note.authority.approver}.")
-    document.add_heading("Appendix — citations", level=1)
-    table(["#", "clause", "document", "quoted text"], [[str(c.n), c.label, c.title, c.quote] for c in note.citations])
+    document.add_heading(s[7], level=1)
+    if note.drifted_rules:
+        document.add_paragraph(_t("Rules drifted from their clauses (policy changed, rule not updated):", lang) + " "
+                               + "; ".join(note.drifted_rules))
+    document.add_paragraph(prepared_line(note, lang))
+    document.add_heading(_t("Appendix — citations", lang), level=1)
+    table(h["citations"], [[str(c.n), c.label, c.title, c.quote] for c in note.citations])
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()

@@ -43,6 +43,9 @@ class ClauseRule(BaseModel):
     id: str
     text: str = Field(description="The threshold or words as the clause prints them, e.g. '75%'.")
     clause: ClauseRef
+    zh_clause: ClauseRef | None = Field(default=None, description="The clause of a Chinese policy that states the "
+                                        "same rule; a Chinese note cites it instead of `clause`.")
+    zh_text: str | None = Field(default=None, description="The words `zh_clause` prints, to verify it.")
 
 
 class PolicyRule(ClauseRule):
@@ -102,6 +105,29 @@ class Haircut(ClauseRule):
     pct: Decimal
 
 
+class ConditionItem(BaseModel):
+    """One condition a clause lists, in English and Chinese, for the products (None: all the clause covers)."""
+
+    model_config = ConfigDict(extra="forbid")
+    en: str
+    zh: str
+    products: list[str] | None = None
+
+
+class ConditionRule(ClauseRule):
+    """Conditions precedent or covenants a clause states for some products, each item in the clause's words."""
+
+    products: list[str]
+    kind: Literal["precedent", "covenant"]
+    items: list[ConditionItem] = Field(min_length=1)
+
+    def applies_to(self, app: Application) -> bool:
+        return app.request.product in self.products
+
+    def items_for(self, app: Application) -> list[ConditionItem]:
+        return [i for i in self.items if i.products is None or app.request.product in i.products]
+
+
 class ExceptionClauses(BaseModel):
     """Where the policies say how an exception is presented: the manual's mitigant rule and each product's."""
 
@@ -109,6 +135,7 @@ class ExceptionClauses(BaseModel):
     mitigant: ClauseRef
     by_product: dict[str, ClauseRef]
     guarantee: ClauseRef = Field(description="The guarantor test a guarantee must meet to count as a mitigant.")
+    zh_by_product: dict[str, ClauseRef] = Field(default_factory=dict, description="The Chinese procedure's clause.")
 
 
 class AuthorityMatrix(BaseModel):
@@ -119,6 +146,7 @@ class AuthorityMatrix(BaseModel):
     levels: list[str]
     grades: dict[str, list[Decimal | None]] = Field(description="'1-4' -> one cap per level; null = not authorised.")
     exception_clause: ClauseRef
+    zh_by_product: dict[str, ClauseRef] = Field(default_factory=dict, description="The Chinese procedure's matrix.")
 
 
 class Rulebook(BaseModel):
@@ -130,12 +158,23 @@ class Rulebook(BaseModel):
     requirements: list[Requirement] = Field(default_factory=list)
     documents: list[DocumentRule] = Field(default_factory=list)
     haircuts: list[Haircut] = Field(default_factory=list)
+    conditions: list[ConditionRule] = Field(default_factory=list)
     exceptions: ExceptionClauses | None = None
     authority: AuthorityMatrix | None = None
 
     def all_rules(self) -> list[ClauseRule]:
         """Every clause-backed rule, for verification against the index."""
-        return [*self.rules, *self.prohibitions, *self.requirements, *self.documents, *self.haircuts]
+        return [*self.rules, *self.prohibitions, *self.requirements, *self.documents, *self.haircuts, *self.conditions]
+
+    def documents_needed(self, product: str) -> set[str]:
+        """The policy documents the rules for `product` rest on: drafting refuses without them."""
+        needed = {r.clause.doc_id for r in self.all_rules()
+                  if product in (getattr(r, "products", None) or [product])}
+        if self.authority:
+            needed |= {self.authority.clause.doc_id, self.authority.exception_clause.doc_id}
+        if self.exceptions:
+            needed.add(self.exceptions.mitigant.doc_id)
+        return needed
 
     def haircut_pct(self) -> dict[str, Decimal]:
         return {h.collateral: h.pct for h in self.haircuts}
@@ -146,6 +185,7 @@ class RuleStatus(BaseModel):
     status: Literal["verified", "drifted"]
     reason: str = ""
     clause: Clause | None = Field(default=None, description="The current clause the rule was checked against.")
+    zh_verified: bool = Field(default=False, description="The Chinese clause exists and prints `zh_text`.")
 
 
 def load_rulebook(path: Path) -> Rulebook:
@@ -195,8 +235,11 @@ def verify_rules(rules: Sequence[ClauseRule], index: ClauseIndex) -> list[RuleSt
                 f"{rule.clause.doc_id} clause {rule.clause.section} is not in the current version")))
             continue
         text = " ".join(c.text for c in clauses)
+        zh_parts = current.get((rule.zh_clause.doc_id, rule.zh_clause.section)) if rule.zh_clause else None
+        # A Chinese clause that moved or changed is not cited: the note falls back to the English clause.
+        zh_ok = bool(zh_parts) and _normalise(rule.zh_text or "") in _normalise(" ".join(c.text for c in zh_parts or []))
         if _normalise(rule.text) in _normalise(text):
-            statuses.append(RuleStatus(rule=rule, status="verified", clause=clauses[0]))
+            statuses.append(RuleStatus(rule=rule, status="verified", clause=clauses[0], zh_verified=zh_ok))
         else:
             statuses.append(RuleStatus(rule=rule, status="drifted", clause=clauses[0], reason=(
                 f"{clauses[0].label} no longer states {rule.text!r}: the policy changed, the rule was not updated")))
