@@ -243,15 +243,46 @@ def markdown_section(manifest: Manifest | None = None) -> str:
     return "\n".join(lines)
 
 
+def add_to_sbom(sbom_path: Path, manifest: Manifest | None = None) -> int:
+    """Append each model as a CycloneDX `machine-learning-model` component with its SHA-256; the count."""
+    sbom = json.loads(sbom_path.read_text(encoding="utf-8"))
+    components = sbom.setdefault("components", [])
+    known = {c.get("bom-ref") for c in components}
+    added = 0
+    for name, e in (manifest or load_manifest()).models.items():
+        ref = f"model:{name}"
+        if ref in known:
+            continue
+        files = [(e.sha256, e.size, f"{name}.gguf")] if e.kind == "gguf" else [(f.sha256, f.size, f.path) for f in e.files]
+        components.append({
+            "type": "machine-learning-model",
+            "bom-ref": ref,
+            "name": name,
+            "description": f"{e.title}. Source: {e.source}. Shipped by {e.package}.",
+            "licenses": [{"license": {"name": e.licence}}],
+            # The weights file (largest) carries the component's hash; every file is listed below it.
+            "hashes": [{"alg": "SHA-256", "content": max(files, key=lambda t: t[1])[0]}],
+            "properties": [{"name": f"xiaoshen:file:{path}", "value": f"sha256:{digest} size:{size}"}
+                           for digest, size, path in files],
+        })
+        added += 1
+    sbom_path.write_text(json.dumps(sbom, indent=2) + "\n", encoding="utf-8")
+    return added
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Check the installed model files against xiaoshen/models.toml.")
     ap.add_argument("--markdown", action="store_true", help="print the README's model table and exit")
+    ap.add_argument("--add-to-sbom", type=Path, metavar="SBOM", help="add the models to a CycloneDX JSON SBOM")
     ap.add_argument("--no-cache", action="store_true", help="hash every file even if verified before")
     ap.add_argument("names", nargs="*", help="packaged models to check (default: all installed ones)")
     a = ap.parse_args(argv)
     manifest = load_manifest()
     if a.markdown:
         print(markdown_section(manifest))
+        return 0
+    if a.add_to_sbom:
+        print(f"added {add_to_sbom(a.add_to_sbom, manifest)} model components to {a.add_to_sbom}")
         return 0
     cache = VerificationCache(path=None if a.no_cache else default_cache_file())
     names = a.names or [n for n, e in manifest.models.items() if e.kind == "package"]
