@@ -248,3 +248,5 @@ def test_the_manifest_model_types_reject_a_bad_hash() -> None:
     entry = ModelEntry(title="t", package="p", source="s", licence="l", module="m",
                        files=[ModelFile(path="x", size=1, sha256="a" * 64)])
     assert Manifest(models={"m": entry}).models["m"].files[0].size == 1
+    with pytest.raises(ValueError, match="needs size, sha256 and parts"):
+        ModelEntry(title="t", kind="gguf", package="p", source="s", licence="l")

