@@ -7,15 +7,19 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser ocr-tools scan-fonts index run test lint bench sample-policies clean fuzz
+.PHONY: install browser ocr-tools scan-fonts index run test lint bench sample-policies clean fuzz lock sbom
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 
-# torch first, from the CPU wheel: anything that pulls torch in later would otherwise fetch a CUDA build.
-$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,llm-test]'
+# Everything from requirements.lock, each wheel checked against its SHA-256 (a swapped package fails the
+# install); torch is pinned to the CPU wheel that pip finds on this machine's disk (its find-links).
+# The project itself last, without deps and without build isolation, so its build backend (setuptools)
+# is the locked one too.
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --require-hashes -r requirements.lock
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP) ocr-tools
@@ -65,6 +69,18 @@ scan-fonts:
 
 sample-policies: install scan-fonts
 	$(BIN)/python scripts/build_sample_policies.py
+
+# Regenerate the lock after a change to pyproject.toml or constraints.txt (needs PyPI): pip resolves in a
+# dry run and the lock keeps the SHA-256 of each file it chose (scripts/lock.py says why not pip-compile).
+lock: install
+	$(BIN)/python scripts/lock.py --python $(BIN)/python
+
+# A CycloneDX SBOM of the installed set, plus the model files from xiaoshen/models.toml (not committed).
+sbom: install
+	mkdir -p var
+	$(BIN)/cyclonedx-py environment --pyproject pyproject.toml --output-reproducible --of JSON \
+		-o var/sbom.cdx.json $(VENV)
+	$(BIN)/python -m xiaoshen.model_files --add-to-sbom var/sbom.cdx.json
 
 clean:
 	rm -rf var .pytest_cache test-artifacts

