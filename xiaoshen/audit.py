@@ -22,7 +22,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from xiaoshen.errors import XiaoshenError
 
-Action = Literal["sign_in", "sign_in_failed", "ask", "search", "review", "batch", "ingest", "remove_document",
+Action = Literal["sign_in", "sign_in_failed", "sign_in_refused", "sign_out", "session_resumed", "session_expired",
+                 "ask", "search", "review", "batch", "ingest", "remove_document",
                  "audit_export"]
 GENESIS = "0" * 64
 
