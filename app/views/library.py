@@ -7,6 +7,7 @@ from pathlib import Path
 
 import shell
 import streamlit as st
+import uploads
 import yaml
 
 from ingest.pipeline import ingest, refresh_statuses
@@ -51,15 +52,21 @@ for doc_id, problems in sorted(drifted.items()):
 
 if UPLOADERS & set(user.roles):
     st.subheader("Add or update policies")
-    files = st.file_uploader("Policy files", type=[s.lstrip(".") for s in SUPPORTED_SUFFIXES],
-                             accept_multiple_files=True, key="policy_upload")
+    # Any type is accepted here and checked below: Streamlit's own type filter refuses with an icon only.
+    files = st.file_uploader("Policy files (PDF, Word, Markdown, HTML or text)", accept_multiple_files=True,
+                             key="policy_upload")
     access = st.multiselect("Readable only by (leave empty for everyone)", list(ROLES), key="upload_access",
                             help="Applied to PDF, Word, HTML and text files through a metadata file beside "
                                  "them; Markdown files may also declare `access:` in their front matter.")
-    if files and st.button("Ingest", type="primary", key="ingest"):
+    refused = [reason for upload in files or []
+               if (reason := uploads.wrong_type(Path(upload.name).name, SUPPORTED_SUFFIXES, "a policy file"))]
+    for reason in refused:
+        st.error(shell.as_text(reason))
+    accepted = [u for u in files or [] if Path(u.name).suffix.lower() in SUPPORTED_SUFFIXES]
+    if accepted and st.button("Ingest", type="primary", key="ingest"):
         library_dir.mkdir(parents=True, exist_ok=True)
         saved: list[Path] = []
-        for upload in files:
+        for upload in accepted:
             path = library_dir / Path(upload.name).name
             path.write_bytes(upload.getvalue())
             sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
@@ -76,11 +83,17 @@ if UPLOADERS & set(user.roles):
             bar.progress(len(seen) / len(saved), text=f"{len(seen)} of {len(saved)}: {name}")
 
         report = ingest(saved, index=index, progress=advance)
-        bar.progress(1.0, text="Done")
+        failed = [Path(o.source).name for o in report.failed]
+        ok = len(report.outcomes) - len(failed)
+        summary = f"{ok} of {len(report.outcomes)} ingested" + (f", {len(failed)} failed: " + ", ".join(failed)
+                                                              if failed else "")
+        bar.progress(1.0, text=summary)
+        (st.warning if failed else st.success)(shell.as_text(summary + "."))
         for outcome in report.outcomes:
             name = Path(outcome.source).name
             if outcome.status == "failed":
-                st.error(shell.as_text(f"{name}: {outcome.reason}"))
+                # The reason may name the library folder on the server; the officer knows the file by its name.
+                st.error(shell.as_text(f"{name}: {outcome.reason.replace(str(library_dir) + '/', '')}"))
                 Path(outcome.source).unlink(missing_ok=True)  # a failed upload must not linger in the library
             else:
                 st.success(shell.as_text(f"{name}: {outcome.status}"
