@@ -102,6 +102,10 @@ if UPLOADERS & set(user.roles):
         record_ingest(shell.audit_log(), user.username, ", ".join(p.name for p in saved), report,
                       settings.fingerprint(), access=access)
 
+else:
+    st.caption("Adding or updating policies is for the risk team and administrators; ask them to upload a new "
+               "version. 上传政策仅限风险管理人员和管理员。")
+
 if user.is_admin:
     st.subheader("Remove a document")
     st.caption("Removes the version's clauses from the index. A file in a folder that is ingested again "
