@@ -41,13 +41,20 @@ def render_markdown_source(text: str, name: str) -> str:
     """A self-contained, script-free HTML page of a Markdown policy: header table, then the body."""
     meta, body = split_front_matter(text)
     title = str(meta.get("title") or name)
-    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_value(v))}</td></tr>"
+    rows = "".join(f"<tr><th>{html.escape(_heading(str(k)))}</th><td>{html.escape(_value(v))}</td></tr>"
                    for k, v in meta.items())
     table = f"<table>{rows}</table>" if rows else ""
     rendered = MarkdownIt("commonmark", {"html": False}).enable("table").render(body)
     return (f'<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" '
             f'content="{_CSP}"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>'
             f"<body>{table}{rendered}</body></html>")
+
+
+_HEADINGS = {"doc_id": "Document id", "effective_date": "Effective", "access": "Readable by", "supersedes": "Replaces"}
+
+
+def _heading(key: str) -> str:
+    return _HEADINGS.get(key, key.replace("_", " ").capitalize())
 
 
 def _value(value: Any) -> str:

@@ -60,7 +60,7 @@ def test_a_markdown_source_opens_rendered_with_its_front_matter_as_a_table() -> 
             "# Test Policy\n\n## 1 Limits\n\n1.1 Overdrafts are **limited** <script>alert(1)</script> "
             "[x](javascript:alert(1)).\n")
     page = sources.render_markdown_source(text, "test.md")
-    assert "<th>doc_id</th><td>NCB-TST-001</td>" in page and "<td>risk, admin</td>" in page
+    assert "<th>Document id</th><td>NCB-TST-001</td>" in page and "<th>Readable by</th><td>risk, admin</td>" in page
     assert "<h1>Test Policy</h1>" in page and "<strong>limited</strong>" in page
     assert "---" not in page and "doc_id:" not in page, "the front matter is not shown raw"
     assert "<script>" not in page and 'href="javascript' not in page
