@@ -31,7 +31,7 @@ def _page() -> None:
 
 
 def test_a_table_shows_every_row_with_its_headings() -> None:
-    at = AppTest.from_function(_page).run()
+    at = AppTest.from_function(_page, default_timeout=120).run()
     assert not at.exception
     [table] = at.table
     frame = table.value
