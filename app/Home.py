@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -13,10 +14,23 @@ import shell
 
 st.set_page_config(page_title="Xiaoshen 小审", page_icon="📑", layout="wide")
 
+# Every page, by its file, title and URL path; the ones that need policies in the index to do their work.
+PAGES = {
+    "Policy": [("views/ask.py", "Ask", ":material/chat:"), ("views/search.py", "Search", ":material/search:")],
+    "Credit review": [("views/review.py", "Review", ":material/description:"),
+                      ("views/batch.py", "Batch", ":material/library_books:")],
+    "Policies": [("views/library.py", "Library", ":material/folder_open:")],
+    "Administration": [("views/audit.py", "Audit", ":material/verified_user:")],
+}
+NEEDS_POLICIES = {"Ask": "Ask the policies", "Search": "Search the policies", "Review": "Draft a credit review note",
+                  "Batch": "Batch review notes"}
+
 
 def sign_in() -> None:
     st.title("Xiaoshen 小审")
     st.caption("A credit-policy assistant. " + shell.DISCLAIMER)
+    if "sign_in_notice" in st.session_state:
+        st.info(st.session_state.pop("sign_in_notice"))
     conf = shell.settings()
     if conf.access.oidc:
         _oidc_sign_in()
@@ -24,18 +38,28 @@ def sign_in() -> None:
         username = st.text_input("Username", key="username")
         password = st.text_input("Password", type="password", key="password")
         submitted = st.form_submit_button("Sign in")
+    shell.cookie_exchange()
     if submitted:
+        name, client = username.strip()[:64] or "(blank)", shell.client_address()
+        store = shell.session_store()
+        wait = store.blocked_for(name, client)
+        if wait > 0:
+            shell.audit_log().append(user=name, action="sign_in_refused", details={"client": client})
+            st.error(f"Too many failed sign-ins. Try again in {math.ceil(wait / 60)} minute(s). "
+                     "登录失败次数过多，请稍后再试。")
+            return
         try:
             user = shell.directory().authenticate(username, password)
         except Exception as exc:  # a broken users file must be visible, not a blank page
             st.error(str(exc))
             return
         if user is None:
-            shell.audit_log().append(user=username.strip()[:64] or "(blank)", action="sign_in_failed")
+            store.record_failure(name, client)
+            shell.audit_log().append(user=name, action="sign_in_failed", details={"client": client})
             st.error("Unknown username or wrong password.")
             return
-        shell.audit_log().append(user=user.username, action="sign_in", details={"roles": list(user.roles)})
-        st.session_state["user"] = user
+        store.clear_failures(user.username)
+        shell.start_session(user, via="password")
         st.rerun()
 
 
@@ -50,24 +74,31 @@ def _oidc_sign_in() -> None:
     if user is None:
         st.error(f"{st.user.get('email')} is not a Xiaoshen user; ask an administrator to add you.")
         return
-    shell.audit_log().append(user=user.username, action="sign_in", details={"via": "oidc"})
-    st.session_state["user"] = user
+    shell.start_session(user, via="oidc")
     st.rerun()
 
 
 user = shell.current_user()
 if user is None:
-    page = st.navigation([st.Page(sign_in, title="Sign in", icon=":material/login:")])
+    # Every page's URL shows the sign-in form (not "Page not found"); signed in, the same URL opens the page.
+    hidden = [st.Page(sign_in, title=title, url_path=Path(file).stem, visibility="hidden")
+              for section in PAGES.values() for file, title, _ in section]
+    page = st.navigation([st.Page(sign_in, title="Sign in", icon=":material/login:", default=True), *hidden])
+    page.run()
 else:
     shell.sidebar_identity(user)
-    pages = {
-        "Policy": [st.Page("views/ask.py", title="Ask", icon=":material/chat:", default=True),
-                   st.Page("views/search.py", title="Search", icon=":material/search:")],
-        "Credit review": [st.Page("views/review.py", title="Review", icon=":material/description:"),
-                          st.Page("views/batch.py", title="Batch", icon=":material/library_books:")],
-        "Policies": [st.Page("views/library.py", title="Library", icon=":material/folder_open:")],
-    }
-    if user.is_admin:
-        pages["Administration"] = [st.Page("views/audit.py", title="Audit", icon=":material/verified_user:")]
+    pages = {section: [st.Page(file, title=title, icon=icon, default=title == "Ask",
+                               # An officer's pasted /audit URL opens the page's refusal, not "Page not found".
+                               visibility="visible" if title != "Audit" or user.is_admin else "hidden")
+                       for file, title, icon in entries]
+             for section, entries in PAGES.items()}
     page = st.navigation(pages)
-page.run()
+    if "restore_notice" in st.session_state:
+        st.warning(st.session_state.pop("restore_notice"))
+    shell.keep_note_text()
+    try:
+        if page.title not in NEEDS_POLICIES or shell.require_policies(user, NEEDS_POLICIES[page.title]):
+            page.run()
+    finally:
+        # After every run, also one a page ends with st.stop or st.rerun: a reload must not lose the work.
+        shell.save_work(user)

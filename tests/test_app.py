@@ -73,12 +73,78 @@ def test_a_wrong_password_is_refused_and_recorded(app_for, audit_path: Path) -> 
     assert entry.action == "sign_in_failed" and entry.user == "officer"
 
 
-def test_only_admins_get_the_audit_page(app_for) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match="Could not find a navigation page"):
-        app_for("officer").switch_page(str(ROOT / "app" / "views" / "audit.py"))
+def test_only_admins_get_the_audit_page_and_an_officer_is_told_so(app_for) -> None:  # type: ignore[no-untyped-def]
+    officer = app_for("officer")
+    officer.switch_page(str(ROOT / "app" / "views" / "audit.py")).run()
+    assert not officer.exception and not officer.dataframe
+    assert any("for administrators only" in e.value for e in officer.error), texts(officer)
     admin = app_for("admin")
     admin.switch_page(str(ROOT / "app" / "views" / "audit.py")).run()
     assert not admin.exception and admin.title[0].value == "Audit log"
+
+
+def test_sign_in_attempts_are_counted_against_the_limit(app_for, audit_path: Path,  # type: ignore[no-untyped-def]
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XIAOSHEN_ACCESS__SIGN_IN_FAILURES_PER_USER", "3")
+    at = app_for(None)
+    for _ in range(3):
+        sign_in(at, "officer", "guess")
+        assert any("wrong password" in e.value for e in at.error)
+    sign_in(at, "officer", PASSWORDS["officer"])  # the right password, but over the limit
+    assert "user" not in at.session_state
+    assert any("Too many failed sign-ins" in e.value for e in at.error)
+    actions = [e.action for e in AuditLog(audit_path).entries()]
+    assert actions == ["sign_in_failed"] * 3 + ["sign_in_refused"]
+    other = app_for(None)
+    sign_in(other, "risk", PASSWORDS["risk"])  # another user is not locked out
+    assert other.session_state["user"].username == "risk"
+
+
+def test_signing_out_ends_the_session_in_every_window(app_for, audit_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window, other_window = app_for("officer"), app_for("officer")
+    window.button(key="sign_out").click().run()
+    assert window.text_input(key="username") is not None
+    other_window.run()
+    assert "user" not in other_window.session_state
+    assert any("signed out" in i.value for i in other_window.info)
+    entries = AuditLog(audit_path).entries()
+    assert entries[-1].action == "sign_out" and entries[-1].details["sessions_ended"] == 2
+
+
+def test_an_idle_session_expires_and_the_expiry_is_recorded(app_for, audit_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    at = app_for("officer")
+    with sqlite3.connect(audit_path.with_name("sessions.sqlite")) as db:  # nine hours pass, unused
+        db.execute("UPDATE sessions SET last_seen = last_seen - 9 * 3600")
+    at.run()
+    assert "user" not in at.session_state
+    assert any("8 hours without use" in i.value for i in at.info)
+    assert AuditLog(audit_path).entries()[-1].action == "session_expired"
+
+
+def test_the_conversation_is_kept_for_the_next_sign_in(app_for) -> None:  # type: ignore[no-untyped-def]
+    at = app_for("officer")
+    at.chat_input(key="question").set_value("What is the maximum DSCR?").run()
+    later = app_for("officer")
+    assert [a.question for a in later.session_state["chat"]] == ["What is the maximum DSCR?"]
+    assert any("maximum DSCR" in m.value for m in later.markdown)
+    assert not app_for("risk").session_state["chat"], "one user's work is not another's"
+
+
+@pytest.mark.parametrize(("page", "heading"), [("ask", "Ask the policies"), ("review", "Draft a credit review note"),
+                                               ("batch", "Batch review notes")])
+def test_an_empty_index_says_so_and_how_to_fill_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                                   audit_path: Path, page: str, heading: str) -> None:
+    monkeypatch.setenv("XIAOSHEN_INDEX_DIR", str(tmp_path / "empty-index"))
+    at = AppTest.from_file(HOME, default_timeout=180).run()
+    sign_in(at, "officer", PASSWORDS["officer"])
+    at.switch_page(str(ROOT / "app" / "views" / f"{page}.py")).run()
+    assert not at.exception
+    assert at.title[0].value == heading
+    assert any("index is empty" in w.value and "make index" in w.value for w in at.warning), texts(at)
+    assert not [b for b in at.button if b.key in {"draft", "run_batch"}]
+    assert "do not address" not in texts(at)
 
 
 # --- ask -----------------------------------------------------------------------------------------------
@@ -141,6 +207,8 @@ def test_search_shows_ranked_clauses_with_document_section_and_page(app_for) -> 
     labels = [m.value for m in at.markdown if m.value.startswith("**1.")]
     assert labels and "NCB" in labels[0]
     assert any("p\\." in m.value for m in at.markdown), "PDF clauses show their page"
+    captions = [c.value for c in at.caption if " · effective " in c.value]
+    assert captions and all(c.split(" · ")[0] not in c.split(" · ")[1] for c in captions), captions
 
 
 def test_search_filters_restrict_results_to_chinese(app_for) -> None:  # type: ignore[no-untyped-def]

@@ -254,3 +254,116 @@ def test_source_links_open_files_with_spaces_brackets_and_chinese_in_their_names
             assert response.read() == source.read_bytes()
     finally:
         shutil.rmtree(shell.STATIC_SOURCES / link.split("/")[3])
+
+
+def test_a_reload_keeps_the_officer_signed_in_with_the_chat_and_the_draft_and_sign_out_ends_it(
+        server: AppServer, browser: Any, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, server.url, "officer")
+    for _ in range(300):  # the page's frame fetches the cookie just after the page is drawn
+        cookies = [c for c in page.context.cookies() if c["name"] == "xiaoshen_session"]
+        if cookies:
+            break
+        page.wait_for_timeout(100)
+    [cookie] = cookies
+    # No script can read it, no other site's request carries it.
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
+    ask(page, QUESTION)
+    go_to(page, "Review")
+    choose(page, "Sample application", SAMPLE)
+    page.get_by_role("button", name="Draft the review note").click()
+    expect(page.get_by_role("button", name="Download HTML")).to_be_visible(timeout=SLOW_MS)
+    draft = page.get_by_role("textbox", name="Draft (Markdown)")
+    draft.fill(draft.input_value() + "\n\n" + EDIT + "\n")
+    draft.press("Control+Enter")
+    expect(page.get_by_text("Edited by you")).to_be_visible(timeout=SLOW_MS)
+    settled(page)
+
+    page.reload()
+    expect(page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out")).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_role("textbox", name="Username")).to_have_count(0)
+    expect(page.get_by_role("textbox", name="Draft (Markdown)")).to_have_value(re.compile(re.escape(EDIT)),
+                                                                                timeout=SLOW_MS)
+    expect(page.get_by_text("Edited by you")).to_be_visible()
+    screenshot(page, ARTIFACTS / "10-reload-keeps-the-draft.png")
+    go_to(page, "Ask")
+    expect(page.get_by_test_id("stChatMessage").filter(has_text=QUESTION)).to_have_count(1)
+    expect(page.get_by_test_id("stChatMessage").last).to_contain_text("75%")
+
+    # The same cookie in another browser is the same session; signing out here ends it there too.
+    other = browser.new_context(viewport=VIEWPORT)
+    other.add_cookies([cookie])
+    elsewhere = other.new_page()
+    elsewhere.goto(server.url)
+    expect(elsewhere.get_by_test_id("stSidebar").get_by_role("button", name="Sign out")).to_be_visible(
+        timeout=SLOW_MS)
+    sign_out(page)
+    page.reload()
+    expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=SLOW_MS)
+    elsewhere.reload()
+    expect(elsewhere.get_by_role("textbox", name="Username")).to_be_visible(timeout=SLOW_MS)
+    other.close()
+    actions = [e.action for e in AuditLog(server.audit_log).entries() if e.user == "officer"]
+    assert "session_resumed" in actions and actions[-1] == "sign_out", actions
+
+
+def test_an_officer_pasting_the_audit_url_is_told_it_is_for_administrators(server: AppServer, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(urljoin(server.url, "audit"))  # signed out: the sign-in form, not "Page not found"
+    expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    sign_in(page, server.url, "officer")
+    page.goto(urljoin(server.url, "audit"))
+    expect(page.get_by_text(re.compile("for administrators only"))).to_be_visible(timeout=SLOW_MS)
+    settled(page)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    expect(page.get_by_test_id("stSidebarNav").get_by_role("link", name="Audit", exact=True)).to_have_count(0)
+    screenshot(page, ARTIFACTS / "11-audit-refused-for-an-officer.png")
+
+
+def test_a_bad_library_upload_gets_named_errors_and_an_honest_summary(server: AppServer, page: Any,
+                                                                      tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, server.url, "admin")
+    go_to(page, "Library")
+    bad = [tmp_path / "broken.pdf", tmp_path / "broken.docx", tmp_path / "figures.xlsx"]
+    for path in bad:
+        path.write_bytes(b"not really a document")
+    page.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files([str(p) for p in bad])
+    expect(page.get_by_text(re.compile(r"figures\.xlsx: a \.xlsx file is not a policy file"))).to_be_visible(
+        timeout=SLOW_MS)
+    page.get_by_role("button", name="Ingest").click()
+    summary = page.get_by_text(re.compile(r"^0 of 2 ingested, 2 failed: broken\.(pdf|docx), broken\.(pdf|docx)\.$"))
+    expect(summary).to_be_visible(timeout=SLOW_MS)
+    settled(page)
+    expect(page.get_by_text("Done", exact=True)).to_have_count(0)
+    for name in ("broken.pdf", "broken.docx"):
+        expect(page.get_by_test_id("stAlertContentError").filter(has_text=re.compile(f"^{re.escape(name)}: "))
+               ).to_have_count(1)
+    assert "/tmp" not in page.locator("#stMain").inner_text()
+    screenshot(page, ARTIFACTS / "12-library-bad-upload.png")
+
+
+def test_an_empty_index_is_named_on_ask_review_and_batch(chromium: None, page: Any,
+                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    from playwright.sync_api import expect
+
+    folder = tmp_path_factory.mktemp("e2e-empty")
+    with serve_app(folder / "index", folder / "cache", folder / "audit.jsonl", ARTIFACTS / "server-empty.log") as empty:
+        page.goto(empty.url)
+        page.get_by_role("textbox", name="Username").fill("officer")
+        page.get_by_role("textbox", name="Password").fill("demo-officer")
+        page.get_by_role("button", name="Sign in").click()
+        for title, heading in (("Ask", "Ask the policies"), ("Review", "Draft a credit review note"),
+                               ("Batch", "Batch review notes")):
+            page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+            expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=SLOW_MS)
+            expect(page.get_by_text(re.compile(r"The policy index is empty.*make index"))).to_be_visible(
+                timeout=SLOW_MS)
+            settled(page)
+            expect(page.get_by_text("do not address")).to_have_count(0)
+            expect(page.get_by_role("button", name=re.compile("^Draft"))).to_have_count(0)
+        screenshot(page, ARTIFACTS / "13-empty-index.png")

@@ -32,7 +32,8 @@ from pydantic import BaseModel, Field, ValidationError
 from xiaoshen.errors import AuditLogError, XiaoshenError
 from xiaoshen.settings import AuditSettings
 
-Action = Literal["sign_in", "sign_in_failed", "ask", "search", "review", "batch", "ingest", "remove_document",
+Action = Literal["sign_in", "sign_in_failed", "sign_in_refused", "sign_out", "session_resumed", "session_expired",
+                 "ask", "search", "review", "batch", "ingest", "remove_document",
                  "audit_export", "audit_repair", "document_reviewed"]
 GENESIS = "0" * 64
 _log = logging.getLogger(__name__)

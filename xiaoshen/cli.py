@@ -471,7 +471,8 @@ def serve_app(
     env = dict(os.environ)
     if index:
         env["XIAOSHEN_INDEX_DIR"] = str(index.resolve())
-    script = PROJECT_ROOT / "app" / "Home.py"
+    # server.py: Streamlit's ASGI app serving Home.py, plus the endpoint that sets the HttpOnly session cookie.
+    script = PROJECT_ROOT / "app" / "server.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
            # Static serving lets a citation open the source PDF at its page (app/static/sources).

@@ -170,6 +170,20 @@ class AccessSettings(_Group):
                             description="Hash-chained audit log (JSON lines).")
     oidc: bool = Field(default=False, description="Offer Streamlit's OIDC sign-in (st.login); needs [auth] in "
                        ".streamlit/secrets.toml and Authlib. Roles still come from users_file, matched by e-mail.")
+    sessions_db: Path | None = Field(default=None, description="Web sessions, sign-in failures and saved work "
+                                     "(SQLite); default: sessions.sqlite beside the audit log.")
+    session_idle_hours: float = Field(default=8.0, gt=0, description="A web session unused this long ends.")
+    session_max_hours: float = Field(default=24.0, gt=0, description="A web session ends this long after sign-in.")
+    sign_in_failures_per_user: int = Field(default=5, ge=1, description="Failed sign-ins for one username "
+                                           "within the window before it is refused.")
+    sign_in_failures_per_client: int = Field(default=20, ge=1, description="Failed sign-ins from one client "
+                                             "(IP address) within the window before it is refused.")
+    sign_in_window_minutes: float = Field(default=15.0, gt=0)
+    cookie_secure: bool = Field(default=False, description="Always mark the session cookie Secure (it is "
+                                "marked so anyway when the request came over https).")
+
+    def sessions_path(self) -> Path:
+        return self.sessions_db or self.audit_log.with_name("sessions.sqlite")
 
 
 def _user_dir(variable: str, fallback: str) -> Path:

@@ -13,7 +13,10 @@ from xiaoshen.errors import XiaoshenError
 
 user = shell.require_user()
 if not user.is_admin:
-    st.error("The audit log is for administrators.")
+    st.title("Audit log")
+    st.error("The audit log is for administrators only: it records every sign-in, question, review note and "
+             f"policy change. You are signed in as {user.username} ({', '.join(user.roles)}); ask an "
+             "administrator if you need an entry from it. 审计日志仅供管理员查看。")
     st.stop()
 
 log = shell.audit_log()

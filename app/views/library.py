@@ -7,6 +7,7 @@ from pathlib import Path
 
 import shell
 import streamlit as st
+import uploads
 import yaml
 
 from ingest.pipeline import ingest, refresh_statuses
@@ -73,17 +74,23 @@ if flagged:
 
 if UPLOADERS & set(user.roles):
     st.subheader("Add or update policies")
-    files = st.file_uploader("Policy files", type=[s.lstrip(".") for s in SUPPORTED_SUFFIXES],
-                             accept_multiple_files=True, key="policy_upload")
+    # Any type is accepted here and checked below: Streamlit's own type filter refuses with an icon only.
+    files = st.file_uploader("Policy files (PDF, Word, Markdown, HTML or text)", accept_multiple_files=True,
+                             key="policy_upload")
     access = st.multiselect("Readable only by (leave empty for everyone)", list(ROLES), key="upload_access",
                             help="Applied to PDF, Word, HTML and text files through a metadata file beside "
                                  "them; Markdown files may also declare `access:` in their front matter.")
-    if files and st.button("Ingest", type="primary", key="ingest"):
+    refused = [reason for upload in files or []
+               if (reason := uploads.wrong_type(Path(upload.name).name, SUPPORTED_SUFFIXES, "a policy file"))]
+    for reason in refused:
+        st.error(shell.as_text(reason))
+    accepted = [u for u in files or [] if Path(u.name).suffix.lower() in SUPPORTED_SUFFIXES]
+    if accepted and st.button("Ingest", type="primary", key="ingest"):
         library_dir.mkdir(parents=True, exist_ok=True)
         saved: list[Path] = []
-        for upload in files:
+        for upload in accepted:
             # A name with hidden or bidi characters is stored as it shows (ingest/normalise.py explains why).
-            path = library_dir / safe_file_name(upload.name)
+            path = library_dir / safe_file_name(Path(upload.name).name)
             path.write_bytes(upload.getvalue())
             sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
             if access:
@@ -100,7 +107,12 @@ if UPLOADERS & set(user.roles):
 
         report = ingest(saved, index=index, progress=advance,
                         ocr_progress=lambda line: bar.progress(len(seen) / len(saved), text=line))
-        bar.progress(1.0, text="Done")
+        failed = [display_name(Path(o.source).name) for o in report.failed]
+        ok = len(report.outcomes) - len(failed)
+        summary = f"{ok} of {len(report.outcomes)} ingested" + (f", {len(failed)} failed: " + ", ".join(failed)
+                                                              if failed else "")
+        bar.progress(1.0, text=summary)
+        (st.warning if failed else st.success)(shell.as_text(summary + "."))
         by_source = {d.source: d for d in index.documents()}
         for line in report.notices:  # scanned pages skipped with OCR off, repairs, waits
             st.warning(shell.as_text(line))
@@ -112,7 +124,8 @@ if UPLOADERS & set(user.roles):
                 register.record_upload(outcome.source, content_digest(Path(outcome.source)), doc_id=summary.doc_id,
                                        version=summary.version, user=user.username)
             if outcome.status == "failed":
-                st.error(shell.as_text(f"{name}: {outcome.reason}"))
+                # The reason may name the library folder on the server; the officer knows the file by its name.
+                st.error(shell.as_text(f"{name}: {outcome.reason.replace(str(library_dir) + '/', '')}"))
                 Path(outcome.source).unlink(missing_ok=True)  # a failed upload must not linger in the library
             else:
                 st.success(shell.as_text(f"{name}: {outcome.status}"
@@ -120,6 +133,10 @@ if UPLOADERS & set(user.roles):
                                             if outcome.status in {"added", "updated"} else "")))
         record_ingest(shell.audit_log(), user.username, ", ".join(p.name for p in saved), report,
                       settings.fingerprint(), access=access)
+
+else:
+    st.caption("Adding or updating policies is for the risk team and administrators; ask them to upload a new "
+               "version. 上传政策仅限风险管理人员和管理员。")
 
 if user.is_admin:
     st.subheader("Uploads pending review")

@@ -15,8 +15,7 @@ documents = shell.visible_documents(user)
 
 st.title("Search the policies")
 st.caption("Xiaoshen finds and cites policy clauses; it drafts, a person decides. Check every clause at its source.")
-if not documents:
-    st.warning("The index is empty. Ingest policies first: `xiaoshen ingest data/sample_policies`.")
+if not documents:  # the shell has said why already (empty index, or nothing readable for this role)
     st.stop()
 
 with st.sidebar:
@@ -39,7 +38,10 @@ if query.strip():
         with st.container(border=True):
             status = " · :orange[superseded version]" if clause.status == "superseded" else ""
             st.markdown(f"**{hit.rank}. {shell.as_text(clause.label)}**{status}")
-            st.caption(f"{clause.title} · {clause.heading} · effective {clause.effective_date or 'n/a'}")
+            # The heading path starts with the document's own title: shown once, not twice.
+            heading = clause.heading.removeprefix(clause.title).removeprefix(" › ")
+            st.caption(" · ".join(p for p in (clause.title, heading) if p)
+                       + f" · effective {clause.effective_date or 'n/a'}")
             if clause.ocr:
                 st.warning(shell.scan_caution(clause))
             st.markdown(shell.as_text(clause.text))
