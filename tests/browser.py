@@ -110,6 +110,17 @@ def sign_in(page: Any, url: str, username: str) -> None:
     # Signing in lands on Ask, whose first run in a fresh server loads the index and the models.
     expect(page.get_by_test_id("stChatInput")).to_be_visible(timeout=SLOW_MS)
     settled(page)
+    # The page's frame fetches the session cookie just after the page is drawn; a reload or a new page
+    # before it arrives would find the user signed out.
+    for _ in range(300):
+        if session_cookie(page) is not None:
+            break
+        page.wait_for_timeout(100)
+
+
+def session_cookie(page: Any) -> dict[str, Any] | None:
+    """The browser's Xiaoshen session cookie, if it has one."""
+    return next((c for c in page.context.cookies() if c["name"] == "xiaoshen_session"), None)
 
 
 def sign_out(page: Any) -> None:

@@ -28,6 +28,7 @@ from tests.browser import (
     launch,
     screenshot,
     serve_app,
+    session_cookie,
     settled,
     sign_in,
     sign_out,
@@ -260,13 +261,9 @@ def test_a_reload_keeps_the_officer_signed_in_with_the_chat_and_the_draft_and_si
         server: AppServer, browser: Any, page: Any) -> None:
     from playwright.sync_api import expect
 
-    sign_in(page, server.url, "officer")
-    for _ in range(300):  # the page's frame fetches the cookie just after the page is drawn
-        cookies = [c for c in page.context.cookies() if c["name"] == "xiaoshen_session"]
-        if cookies:
-            break
-        page.wait_for_timeout(100)
-    [cookie] = cookies
+    sign_in(page, server.url, "officer")  # returns once the session cookie is set
+    cookie = session_cookie(page)
+    assert cookie is not None
     # No script can read it, no other site's request carries it.
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
     ask(page, QUESTION)

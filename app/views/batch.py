@@ -15,6 +15,7 @@ from typing import Any
 
 import shell
 import streamlit as st
+import tables
 
 from xiaoshen.audit import record_batch
 from xiaoshen.batch import run_batch, summary_rows
@@ -155,18 +156,20 @@ if batch:
     st.success(f"{batch['written']} notes drafted, {len(batch['errors'])} application(s) failed.")
     if batch["errors"]:
         st.markdown("#### Applications that could not be drafted")
-        st.dataframe([{"application": name, "reason": reason} for name, reason in batch["errors"]],
-                      hide_index=True, width="stretch")
+        tables.show_table([{"application": name, "reason": reason} for name, reason in batch["errors"]],
+                          columns={"application": "Application", "reason": "Reason"},
+                          values={"application": str, "reason": str})
     st.download_button("Download the notes and the summary (zip)", zip_folder(out_dir),
                        f"xiaoshen-batch-{out_dir.name}.zip", mime="application/zip", key="download_batch")
     st.markdown("#### Portfolio summary")
     lang = summary_language
-    st.dataframe([{"application": r.id, "borrower": r.borrower, "product": translate(r.product, lang),
-                   "draft recommendation": recommendation_label(r.recommendation, lang),
-                   "approval authority": translate(r.approval_authority, lang),
-                   "failed checks": "; ".join(r.failed_checks), "exceptions": "; ".join(r.exceptions),
-                   **{CHART_METRICS[m]: r.ratios.get(m, "") for m in CHART_METRICS}} for r in rows],
-                 hide_index=True, width="stretch")
+    summary = [{"application": r.id, "borrower": r.borrower, "product": translate(r.product, lang),
+                "draft recommendation": recommendation_label(r.recommendation, lang),
+                "approval authority": translate(r.approval_authority, lang),
+                "failed checks": "; ".join(r.failed_checks), "exceptions": "; ".join(r.exceptions),
+                **{CHART_METRICS[m]: r.ratios.get(m, "") for m in CHART_METRICS}} for r in rows]
+    # In full and wrapped (app/tables.py), headings in the reader's language.
+    tables.show_table(summary, columns={key: translate(key, lang).capitalize() for key in summary[0]} if summary else None)
     for metric in CHART_METRICS:
         svg = ratio_chart_svg(rows, metric)
         if svg:

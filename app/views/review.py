@@ -4,12 +4,13 @@ note to edit and download. The assistant drafts; the credit officer and the appr
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import shell
 import streamlit as st
+import tables
+import uploads
 import yaml
 
 from xiaoshen.audit import record_note
@@ -45,14 +46,6 @@ st.info("The assistant drafts; a person decides. Figures are computed from the a
 
 def sample_files() -> list[Path]:
     return sorted(p for p in SAMPLES.iterdir() if p.suffix in {".json", ".yaml", ".yml"})
-
-
-def from_upload(upload: Any) -> Application:
-    # load_application reads a path: keep the user's file name so errors name the file they know.
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(upload.name).name
-        path.write_bytes(upload.getvalue())
-        return load_application(path)
 
 
 def form(template: dict[str, Any]) -> dict[str, Any] | None:
@@ -95,9 +88,10 @@ source = st.radio("Application", ["Sample application", "Upload a file", "Fill i
 application: Application | None = None
 try:
     if source == "Upload a file":
-        upload = st.file_uploader("Application file (JSON or YAML)", type=["json", "yaml", "yml"], key="upload")
+        # Any type is taken and checked by uploads: Streamlit's own type filter refuses with an icon only.
+        upload = st.file_uploader("Application file (JSON or YAML)", key="upload")
         if upload is not None:
-            application = from_upload(upload)
+            application = uploads.application_from_upload(upload)
     else:
         files = sample_files()
         chosen = st.selectbox("Sample application" if source == "Sample application" else "Start from",
@@ -112,7 +106,7 @@ try:
                 st.session_state["form_application"] = parse_application(data, source="the form")
             application = st.session_state.get("form_application")
 except XiaoshenError as exc:
-    st.error(str(exc))
+    uploads.show_error(exc)  # the uploaded file's own name and every problem, one per line
     application = None
 
 if application is not None:
@@ -145,9 +139,14 @@ if note is not None:
         st.warning("Policy changed since these rules were written (drifted): " + "; ".join(note.drifted_rules))
 
     st.markdown("#### Financial analysis")
-    st.dataframe([{"figure": translate(f.label, lang), "value": f.display(lang), "formula": translate(f.formula, lang),
-                   "inputs": "; ".join(f"{translate(k, lang)} = {v}" for k, v in f.inputs.items()),
-                   "note": translate(f.note, lang)} for f in note.figures], hide_index=True, width="stretch")
+    # In full and wrapped (app/tables.py): a scrolling grid showed 10 of 13 rows and cut the inputs off.
+    tables.show_table([{"figure": translate(f.label, lang), "value": f.display(lang),
+                        "formula": translate(f.formula, lang),
+                        "inputs": "; ".join(f"{translate(k, lang)} = {v}" for k, v in f.inputs.items()),
+                        "note": translate(f.note, lang)} for f in note.figures],
+                      columns={key: translate(key, lang).capitalize()
+                               for key in ("figure", "value", "formula", "inputs", "note")},
+                      values={key: str for key in ("figure", "value", "formula", "inputs", "note")})
 
     st.markdown("#### Policy compliance")
     by_number = {c.n: c for c in note.citations}
