@@ -52,7 +52,7 @@ test: install browser
 
 # The reader and clause-splitter fuzz tests of `make test`, with FUZZ_SCALE times the examples, fresh each run.
 fuzz: install
-	FUZZ_SCALE=$${FUZZ_SCALE:-100} $(BIN)/python -m pytest tests/test_fuzz_ingest.py -p no:cacheprovider \
+	FUZZ_SCALE=$${FUZZ_SCALE:-60} $(BIN)/python -m pytest tests/test_fuzz_ingest.py -p no:cacheprovider \
 		--timeout=0 -q --hypothesis-show-statistics
 
 lint: install

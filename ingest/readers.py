@@ -180,7 +180,11 @@ def _is_utf16(data: bytes) -> bool:
 def decode_text(source: str, data: bytes) -> str:
     """UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030 for legacy Chinese files."""
     if _is_utf16(data):
-        return data.decode("utf-16")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:  # an odd byte count or a lone surrogate (found by the fuzzer)
+            raise DocumentError(source, f"undecodable text (a UTF-16 mark, but not UTF-16 at byte {exc.start})",
+                                "re-save the file as UTF-8") from exc
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
