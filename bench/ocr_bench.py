@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, object]] = {}
     for lang, (doc_id, _version, stem) in POLICIES.items():
         started = time.monotonic()
-        scan = read_document(scans / f"{stem}.scan.pdf", OcrOptions(OcrSettings(), cache))
+        scan = read_document(scans / f"{stem}.scan.pdf", ocr=OcrOptions(OcrSettings(), cache))
         seconds = time.monotonic() - started
         text = read_document(scans / f"{stem}.text.pdf")
         by_scan = {c.clause_id: c for c in split_clauses(scan)}

@@ -65,7 +65,10 @@ def private_audit_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
 
     path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
     # The audit key and checkpoints default under the XDG config and state folders: private ones too.
+    # One sentence store for every index the tests build (it is content-addressed): the sample policies'
+    # sentences are embedded once per session, not once per test index.
     private = {"XIAOSHEN_ACCESS__AUDIT_LOG": str(path),
+               "XIAOSHEN_SENTENCE_STORE": str(tmp_path_factory.mktemp("sentences") / "sentences.sqlite"),
                "XDG_CONFIG_HOME": str(tmp_path_factory.mktemp("xdg-config")),
                "XDG_STATE_HOME": str(tmp_path_factory.mktemp("xdg-state"))}
     previous = {name: os.environ.get(name) for name in private}

@@ -37,7 +37,7 @@ def ocr_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def scans(ocr_cache: Path) -> dict[str, PolicyDocument]:
     """Each scanned test file OCR'd once (this is where the session's OCR time goes)."""
     options = OcrOptions(OcrSettings(), ocr_cache)
-    return {name: read_document(path, options) for name, path in
+    return {name: read_document(path, ocr=options) for name, path in
             {"en": SCANNED / f"{EN}.scan.pdf", "zh": SCANNED / f"{ZH}.scan.pdf", "photo": PHOTO}.items()}
 
 
@@ -95,14 +95,14 @@ def test_reingesting_an_unchanged_scan_costs_no_ocr(scans: dict[str, PolicyDocum
         raise AssertionError("OCR ran although the file's result is cached")
 
     monkeypatch.setattr(ocr_module, "_run_ocrmypdf", no_ocr)
-    again = read_document(SCANNED / f"{EN}.scan.pdf", OcrOptions(OcrSettings(), ocr_cache))
+    again = read_document(SCANNED / f"{EN}.scan.pdf", ocr=OcrOptions(OcrSettings(), ocr_cache))
     assert again.text == scans["en"].text and again.ocr_pages == scans["en"].ocr_pages
 
 
 def test_a_runaway_ocr_stops_at_the_per_file_time_limit(tmp_path: Path) -> None:
     options = OcrOptions(OcrSettings(time_limit_s=0.5), tmp_path / "cache")
     with pytest.raises(DocumentError) as caught:
-        read_document(SCANNED / f"{ZH}.scan.pdf", options)
+        read_document(SCANNED / f"{ZH}.scan.pdf", ocr=options)
     assert "OCR stopped at the per-file time limit of 0.5 s" in caught.value.reason
     assert ZH in caught.value.source
     assert not list((tmp_path / "cache").glob("*.json"))  # nothing half-done is cached
@@ -149,7 +149,7 @@ def test_garbage_or_partial_text_layers_are_detected(tmp_path: Path) -> None:
     path = tmp_path / "garbled.pdf"
     path.write_bytes(garbage)
     with pytest.raises(DocumentError, match=r"no text layer on page\(s\) 1 and OCR is off"):
-        read_document(path, OcrOptions(OcrSettings(enabled=False), tmp_path))
+        read_document(path, ocr=OcrOptions(OcrSettings(enabled=False), tmp_path))
 
 
 def _mixed_pdf(tmp_path: Path) -> Path:
@@ -250,8 +250,8 @@ def test_sample_policies_need_no_ocr_and_a_mislabelled_image_gets_a_one_line_rea
     monkeypatch.setattr(ocr_module, "_run_ocrmypdf", no_ocr)
     options = OcrOptions(OcrSettings(), tmp_path)
     for path in sorted(SAMPLE_POLICIES.glob("*.pdf")):
-        assert not read_document(path, options).ocr_pages
+        assert not read_document(path, ocr=options).ocr_pages
     fake = tmp_path / "page.png"
     fake.write_text("not an image", encoding="utf-8")
     with pytest.raises(DocumentError, match="not a PNG, JPEG or TIFF image"):
-        read_document(fake, options)
+        read_document(fake, ocr=options)

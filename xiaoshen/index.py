@@ -557,8 +557,7 @@ class ClauseIndex:
         self._vector_lock = threading.Lock()
         self._query_vectors: OrderedDict[str, list[float]] = OrderedDict()
         self._text_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.sentences = SentenceStore(settings.keyword_cache_dir / f"{settings.collection}-sentences.sqlite",
-                                       settings.embedding.model)
+        self.sentences = SentenceStore(settings.sentence_store_path, settings.embedding.model)
         # In server mode there is no local index directory; the lock then only orders this machine's writers.
         lock_dir = settings.keyword_cache_dir if settings.chroma_url else settings.index_dir
         self._lock = _WriterLock(lock_dir / f"{settings.collection}.writer.lock")

@@ -215,6 +215,9 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(default=None, description="Use a Chroma server, e.g. http://127.0.0.1:8000.")
     collection: str = Field(default="xiaoshen_clauses")
     cache_dir: Path | None = Field(default=None, description="Keyword-index cache; defaults beside the index.")
+    sentence_store: Path | None = Field(
+        default=None, description="Tokens and sentence vectors by text (xiaoshen/sentence_store.py); defaults to "
+        "the keyword cache folder. Content-addressed, so several indexes of overlapping policies may share one.")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     ocr: OcrSettings = Field(default_factory=OcrSettings)
@@ -244,6 +247,10 @@ class Settings(BaseSettings):
     @property
     def keyword_cache_dir(self) -> Path:
         return self.cache_dir or (self.index_dir.parent / "keyword-cache")
+
+    @property
+    def sentence_store_path(self) -> Path:
+        return self.sentence_store or (self.keyword_cache_dir / f"{self.collection}-sentences.sqlite")
 
     @property
     def ocr_cache_dir(self) -> Path:

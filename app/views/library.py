@@ -28,10 +28,10 @@ index = shell.index()
 library_dir = settings.index_dir.parent / "library"
 register = ReviewRegister.for_settings(settings)
 try:
-    uploads = register.uploads()
+    reviews = register.uploads()
 except XiaoshenError as exc:
     st.error(str(exc))
-    uploads = {}
+    reviews = {}
 REVIEW_LABELS = {"pending_review": "pending review", "reviewed": "reviewed"}
 
 st.title("Policy library")
@@ -53,7 +53,7 @@ st.dataframe([{"document": d.doc_id, "title": d.title, "version": d.version,
                "status": d.status, "readable by": ", ".join(d.access) or "everyone",
                "drifted rules": len(drifted.get(d.doc_id, [])) if d.status == "current" else None,
                "suspicious clauses": d.suspicious_clauses, "normalised": ", ".join(d.normalised),
-               "upload review": REVIEW_LABELS[uploads[d.source].status] if d.source in uploads else "",
+               "upload review": REVIEW_LABELS[reviews[d.source].status] if d.source in reviews else "",
                "low-confidence scan pages": ", ".join(map(str, d.low_confidence_pages)) or None}
               for d in documents], hide_index=True, width="stretch", key="documents_table")
 st.caption(f"{len(documents)} documents you may read · {index.count()} clauses in the index")
