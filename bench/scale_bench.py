@@ -88,7 +88,8 @@ def grow(directory: Path, target: int, seed_dirs: list[Path]) -> dict[str, Any]:
     started = time.perf_counter()
     units = [u for text in dict.fromkeys(seeds["documents"]) for u in clause_units(text)]
     sentences = [x for text in dict.fromkeys(seeds["documents"]) for x in clause_sentences(text)]
-    index.sentences.prepare([*seeds["documents"], *units, *sentences], units, index.embedding.get_text_embedding_batch)
+    index.sentences.prepare([*seeds["documents"], *units, *sentences], units, index.embedding.get_text_embedding_batch,
+                            index.vector_model())
     sentences_s = time.perf_counter() - started
     index._bump_build()  # what every ClauseIndex write does: the keyword index follows the new build
     started = time.perf_counter()

@@ -23,6 +23,7 @@ from xiaoshen.retrieve import search
 from xiaoshen.settings import Settings, load_settings
 
 # The CLI finds its keyword cache beside the index directory; the child writers use the same settings.
+# The first writer embeds slowly (per text), so the second CLI process, several seconds to start, finds the lock held.
 SLOW_WRITER = r"""
 import json, sys
 from pathlib import Path
@@ -33,7 +34,7 @@ from tests.test_crash_consistency import HashEmbedding
 from xiaoshen.index import ClauseIndex
 from xiaoshen.settings import Settings, load_settings
 
-index = ClauseIndex(load_settings(index_dir=Path(sys.argv[2])), embedding=HashEmbedding(delay=0.4))
+index = ClauseIndex(load_settings(index_dir=Path(sys.argv[2])), embedding=HashEmbedding(delay=0.7))
 report = ingest([Path(sys.argv[3])], index=index, progress=lambda name: print("ingesting", name, flush=True))
 print(json.dumps({"embedded": report.embedded_clauses, "added": report.count("added")}), flush=True)
 """

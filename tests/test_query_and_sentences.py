@@ -77,7 +77,8 @@ def test_after_ingest_an_answer_embeds_only_the_question(sample_index: ClauseInd
 def test_stored_sentences_cover_what_the_answer_stage_quotes(sample_index: ClauseIndex) -> None:
     clause = next(c for c in sample_index.clauses() if "\n" in c.text)
     units = clause_units(clause.text)
-    stored = sample_index.sentences.vectors(units, _no_tokenizing)  # raises if any had to be embedded
+    # raises if any had to be embedded
+    stored = sample_index.sentences.vectors(units, _no_tokenizing, sample_index.vector_model())
     assert set(stored) == set(units)
 
 
@@ -108,3 +109,10 @@ def test_the_keyword_side_keeps_only_what_its_filter_reads(sample_index: ClauseI
     keyword = sample_index.keyword_index()
     assert keyword.metadatas and all("_node_content" not in m for m in keyword.metadatas)
     assert all({"doc_id", "status", "access_public"} <= set(m) for m in keyword.metadatas)
+
+
+def test_vectors_of_another_embedding_object_are_kept_apart(tmp_path: Path) -> None:
+    store = SentenceStore(tmp_path / "s.sqlite", model="m")
+    store.vectors(["clause"], lambda ts: np.zeros((len(ts), 2)), model="m/HashEmbedding")
+    real = store.vectors(["clause"], lambda ts: np.ones((len(ts), 2)), model="m/CombinedEmbedding")
+    assert real["clause"].tolist() == [1.0, 1.0]

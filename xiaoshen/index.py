@@ -806,7 +806,7 @@ class ClauseIndex:
         missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
             # Stored at ingest for clause sentences; float32 rows, not the model's lists of Python floats.
-            computed = self.sentences.vectors(missing, self.embedding.get_text_embedding_batch)
+            computed = self.sentences.vectors(missing, self.embedding.get_text_embedding_batch, self.vector_model())
             known.update(computed)
             with self._vector_lock:
                 self._text_vectors.update(computed)
@@ -882,6 +882,11 @@ class ClauseIndex:
             state.repaired = self._session.pop("repaired", []) + state.repaired
             return state
 
+    def vector_model(self) -> str:
+        """Which model a stored vector came from: the configured name and the class that computed it, so
+        an index opened with another embedding object (a test's, a benchmark's) never reads its vectors."""
+        return f"{self.settings.embedding.model}/{type(self.embedding).__name__}"
+
     def embed_clauses(self, clauses: list[Clause]) -> list[list[float]]:
         """The clauses' vectors; also stores the tokens and sentence vectors the answer stage will need."""
         texts = [searchable_text(c) for c in clauses]
@@ -892,7 +897,7 @@ class ClauseIndex:
         # Vectors for the units only: the default (extractive) answer quotes them verbatim, so verification
         # never embeds; an LLM's paraphrase is compared with the plain sentences, embedded (and stored) then.
         self.sentences.prepare([*texts, *headings, *(c.text for c in clauses), *units, *sentences], units,
-                               self.embedding.get_text_embedding_batch)
+                               self.embedding.get_text_embedding_batch, self.vector_model())
         return vectors
 
     def replace_source(self, source: str, clauses: list[Clause], embeddings: list[list[float]]) -> None:

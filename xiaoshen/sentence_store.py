@@ -92,13 +92,16 @@ class SentenceStore:
 
     # --- vectors ----------------------------------------------------------------------------------
 
-    def vectors(self, texts: Sequence[str], embed: Callable[[list[str]], np.ndarray]) -> dict[str, np.ndarray]:
-        """Each distinct text's embedding (float32), from disk or by `embed` (then stored)."""
+    def vectors(self, texts: Sequence[str], embed: Callable[[list[str]], np.ndarray],
+                model: str | None = None) -> dict[str, np.ndarray]:
+        """Each distinct text's embedding (float32) by `model` (default: the store's), from disk or by
+        `embed` (then stored)."""
+        model = model or self.model
         distinct = list(dict.fromkeys(texts))
         by_key = {text_key(t): t for t in distinct}
         found: dict[str, np.ndarray] = {}
         for rows in self._select("SELECT key, vector FROM vectors WHERE model = ? AND key IN ({})",
-                                 list(by_key), prefix=(self.model,)):
+                                 list(by_key), prefix=(model,)):
             for key, blob in rows:
                 found[by_key[bytes(key)]] = np.frombuffer(blob, dtype=np.float32)
         missing = [t for t in distinct if t not in found]
@@ -106,14 +109,14 @@ class SentenceStore:
             computed = np.asarray(embed(missing), dtype=np.float32).reshape(len(missing), -1)
             found.update(zip(missing, computed, strict=True))
             self._write("INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
-                        [(self.model, text_key(t), v.tobytes()) for t, v in zip(missing, computed, strict=True)])
+                        [(model, text_key(t), v.tobytes()) for t, v in zip(missing, computed, strict=True)])
         return found
 
     def prepare(self, token_texts: Iterable[str], vector_texts: Iterable[str],
-                embed: Callable[[list[str]], np.ndarray]) -> None:
+                embed: Callable[[list[str]], np.ndarray], model: str | None = None) -> None:
         """Compute and store what is not stored yet (ingest calls this while the document is in hand)."""
         self.token_pairs(list(dict.fromkeys(token_texts)))
-        self.vectors(list(dict.fromkeys(vector_texts)), embed)
+        self.vectors(list(dict.fromkeys(vector_texts)), embed, model)
 
     # --- SQLite -----------------------------------------------------------------------------------
 
