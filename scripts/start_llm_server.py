@@ -61,6 +61,7 @@ from xiaoshen.model_files import (
     ModelIntegrityError,
     VerificationCache,
     gguf_models,
+    sha256_file,
     verify_file,
 )
 
@@ -126,14 +127,6 @@ def locate_parts(spec: dict) -> list[Path]:
 def _fail(code: int, msg: str) -> int:
     log("ERROR: " + msg)
     return code
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while buf := f.read(_BUF):
-            h.update(buf)
-    return h.hexdigest()
 
 
 def join_parts(parts: list[Path], dest: Path) -> str:
@@ -256,7 +249,7 @@ def check_cpu(cache_dir: Path, cpuinfo: Path = Path("/proc/cpuinfo")) -> None:
     needed: set[str] = set()
     for library in server_libraries():
         # Disassembling a 100 MB library takes seconds; the answer is kept per file content.
-        record = cache_dir / f"isa-{sha256_of(library)[:24]}.json"
+        record = cache_dir / f"isa-{sha256_file(library)[:24]}.json"
         try:
             needed |= set(json.loads(record.read_text()))
             continue

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 from xiaoshen.answer.quantities import comparable_share, condition_share, conditions, quantities
 from xiaoshen.answer.references import referenced_by_others
-from xiaoshen.answer.sentences import quotable_units
-from xiaoshen.index import ClauseIndex, KeywordIndex, searchable_text
+from xiaoshen.index import ClauseIndex, KeywordIndex, clause_units, searchable_text
 from xiaoshen.query import Query
 from xiaoshen.settings import AnswerSettings
 from xiaoshen.types import Hit
@@ -45,7 +44,7 @@ def coverage(weights: dict[str, float], tokens: set[str]) -> float:
 def sentence_cosines(query: Query, hits: list[Hit], index: ClauseIndex) -> tuple[list[list[str]], list[list[float]]]:
     """Every quotable unit (sentence, or list item with its lead-in) of every hit and its embedding
     cosine to the question (one batch; the units' vectors were stored at ingest)."""
-    sentences = [[u.full_text for u in quotable_units(h.clause.text)] or [h.clause.text] for h in hits]
+    sentences = [clause_units(h.clause.text) for h in hits]  # the units ingest embedded
     flat = [s for group in sentences for s in group]
     if not flat:
         return sentences, [[] for _ in hits]

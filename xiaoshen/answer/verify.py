@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xiaoshen.answer.sentences import numbers_in, split_sentences
-from xiaoshen.index import ClauseIndex
+from xiaoshen.index import ClauseIndex, clause_sentences
 from xiaoshen.settings import AnswerSettings
 from xiaoshen.types import AnswerSentence, Hit
 
@@ -108,11 +108,11 @@ def _support(sentence: str, clause_text: str, index: ClauseIndex, keyword, setti
     if allow_verbatim and _normalise(sentence) in _normalise(clause_text):
         return 2.0, sentence  # verbatim quotation
     tokens = set(keyword.plain_tokens(sentence))
-    clause_sentences = split_sentences(clause_text) or [clause_text]
+    sentences = clause_sentences(clause_text)  # as ingest tokenised them
     clause_tokens = set(keyword.plain_tokens(clause_text))
     total = sum(keyword.idf(t) for t in tokens) or 1.0
     lexical = sum(keyword.idf(t) for t in tokens & clause_tokens) / total
-    vectors = index.text_vectors([sentence, *clause_sentences])
+    vectors = index.text_vectors([sentence, *sentences])
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
     cosines = vectors[1:] @ vectors[0]
     best = int(np.argmax(cosines))
@@ -121,7 +121,7 @@ def _support(sentence: str, clause_text: str, index: ClauseIndex, keyword, setti
     support = max(lexical / settings.support_lexical, semantic / settings.support_semantic if semantic > 0 else 0)
     if lexical < 0.3:  # meaning alone is not enough when almost none of the words are there
         support = min(support, lexical / settings.support_lexical)
-    return support, clause_sentences[best]
+    return support, sentences[best]
 
 
 def _normalise(text: str) -> str:
