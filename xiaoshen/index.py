@@ -890,15 +890,19 @@ class ClauseIndex:
     def embed_clauses(self, clauses: list[Clause]) -> list[list[float]]:
         """The clauses' vectors; also stores the tokens and sentence vectors the answer stage will need."""
         texts = [searchable_text(c) for c in clauses]
-        vectors = self.embedding.get_text_embedding_batch(texts)
         units = [u for c in clauses for u in clause_units(c.text)]
         sentences = [s for c in clauses for s in clause_sentences(c.text)]
         headings = [f"{c.title} {c.heading}" for c in clauses]
-        # Vectors for the units only: the default (extractive) answer quotes them verbatim, so verification
-        # never embeds; an LLM's paraphrase is compared with the plain sentences, embedded (and stored) then.
-        self.sentences.prepare([*texts, *headings, *(c.text for c in clauses), *units, *sentences], units,
+        self.sentences.prepare([*texts, *headings, *(c.text for c in clauses), *units, *sentences], [],
                                self.embedding.get_text_embedding_batch, self.vector_model())
-        return vectors
+        # The clause texts go through the content-addressed store with the units: a new version of a policy
+        # embeds only the clauses whose text changed, and a second index of the same files embeds nothing.
+        # Units only, not every sentence: the default (extractive) answer quotes units verbatim, so
+        # verification never embeds; an LLM's paraphrase is compared with the plain sentences, embedded
+        # (and stored) then.
+        wanted = [*texts, *units] if self.settings.ingest.embed_units else texts
+        found = self.sentences.vectors(wanted, self.embedding.get_text_embedding_batch, self.vector_model())
+        return [found[t].tolist() for t in texts]
 
     def replace_source(self, source: str, clauses: list[Clause], embeddings: list[list[float]]) -> None:
         """Make `source` hold exactly these clauses, atomically for readers: the new clauses under a new

@@ -32,6 +32,8 @@ class EmbeddingSettings(_Group):
         description="Packaged model: 'minilm' (English), 'use-multilingual', or both fused ('minilm+use').",
     )
     batch_size: int = Field(default=32, ge=1)
+    threads: int = Field(default=0, ge=0, description="CPU threads each model may use (0: one per core). Set 1 "
+                         "when several Xiaoshen processes share the cores, e.g. `make test`'s workers.")
     use_weight_en: float = Field(
         default=0.3, ge=0, le=1,
         description="In 'minilm+use', how much an English query's USE half counts (0 = MiniLM alone); "
@@ -43,6 +45,9 @@ class IngestSettings(_Group):
     max_clause_chars: int = Field(default=1600, ge=200, description="Longer clauses are split with overlap.")
     overlap_chars: int = Field(default=200, ge=0)
     min_clause_chars: int = Field(default=60, ge=0, description="Shorter fragments merge into their clause.")
+    embed_units: bool = Field(default=True, description="Embed each clause's quotable sentences at ingest, so a "
+                              "question embeds only itself (about 2/3 of ingest's embedding work). Off: search "
+                              "is the same, and an answer embeds the sentences of its candidates on first use.")
     # Bounds on one file (ingest/limits.py): a file over one is refused by name and the ingest goes on.
     max_decompressed_mb: float = Field(default=50, gt=0, description="Largest file, or for a DOCX the total "
                                        "of its unzipped parts (read from the zip directory before unzipping), in MB.")
