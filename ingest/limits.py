@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import io
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -134,11 +135,12 @@ def within_budget(source: str, seconds: float, work: Callable[[], T]) -> T:
         return work()
     thread_id = threading.get_ident()
     lock = threading.Lock()
-    armed = [True]
+    armed, fired = [True], [False]
 
     def expire() -> None:
         with lock:
             if armed[0]:  # fires at most once, and never after the work has ended
+                fired[0] = True
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(_BudgetSpent))
 
     timer = threading.Timer(seconds, expire)
@@ -147,8 +149,10 @@ def within_budget(source: str, seconds: float, work: Callable[[], T]) -> T:
     failure: BaseException | None = None
     spent, started = False, False
     # The exception may land a few instructions late, even after the work has returned: one loop runs the
-    # work, disarms the timer and clears what is pending, and catches it wherever it lands in between.
-    # It is raised at most once, so the loop ends.
+    # work, disarms the timer and, if the exception was sent but has not landed yet, waits for it, catching
+    # it wherever it lands in between. It is sent at most once, so the loop ends. It is never withdrawn with
+    # PyThreadState_SetAsyncExc(id, NULL): under a tracer or profiler (a debugger, coverage, cProfile)
+    # CPython 3.11 then spins for ever in the thread's next call.
     while True:
         try:
             if not started:
@@ -162,7 +166,12 @@ def within_budget(source: str, seconds: float, work: Callable[[], T]) -> T:
                     failure = exc
             with lock:
                 armed[0] = False
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
+                pending = fired[0] and not spent
+            # Bounded: work that swallowed the exception (a bare `except:` in a library) leaves none to land.
+            deadline = time.monotonic() + 1.0
+            while pending and time.monotonic() < deadline:
+                time.sleep(0)
+            spent = spent or fired[0]
             break
         except _BudgetSpent:
             spent = True

@@ -196,3 +196,37 @@ def test_the_budget_leaves_nothing_pending_after_work_that_finished_near_its_end
     for i in range(300_000):  # a stray exception would land in here
         total += i
     assert total == sum(range(300_000))
+
+
+UNDER_A_TRACER = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from ingest.limits import LimitExceeded, within_budget
+
+def slow() -> None:
+    started = time.monotonic()
+    while time.monotonic() - started < 0.5:
+        pass
+
+sys.settrace(lambda *args: None)  # what a debugger or coverage installs
+refused = 0
+for _ in range(5):
+    try:
+        within_budget("slow.md", 0.05, slow)
+    except LimitExceeded:
+        refused += 1
+print(refused)
+"""
+
+
+def test_the_parse_budget_ends_a_slow_file_under_a_debugger_or_coverage_too() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    # Withdrawing the budget's exception with PyThreadState_SetAsyncExc(id, NULL) hung this for ever.
+    done = subprocess.run([sys.executable, "-c", UNDER_A_TRACER, str(ROOT)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "5"
