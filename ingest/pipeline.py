@@ -26,6 +26,7 @@ from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, content_digest, r
 from xiaoshen.errors import DocumentError, XiaoshenError
 from xiaoshen.index import ClauseIndex, StoreState
 from xiaoshen.injection import mark_suspicious
+from xiaoshen.query import version_key
 from xiaoshen.settings import IngestSettings
 from xiaoshen.types import Clause, PolicyDocument
 
@@ -201,7 +202,7 @@ def refresh_statuses(index: ClauseIndex, today: date | None = None) -> None:
     for rows in by_doc.values():
         versions = {(v, eff, declared) for _, v, eff, _, declared in rows}
         in_force = [v for v in versions if v[2] != "superseded" and (not v[1] or v[1] <= today.isoformat())]
-        newest = max(in_force, key=lambda v: (v[1], _version_key(v[0])), default=None)
+        newest = max(in_force, key=lambda v: (v[1], version_key(v[0])), default=None)
         for version, _, _ in versions:
             status = "current" if newest is not None and version == newest[0] else "superseded"
             ids = [cid for cid, v, _, st, _ in rows if v == version and st != status]
@@ -213,6 +214,3 @@ def _declared(meta: dict[str, object]) -> str:
     # keeps the author's word so a later refresh cannot revive a version its own file calls superseded.
     return str(meta.get("declared_status", meta.get("status", "")))
 
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split(".") if p.isdigit())
