@@ -46,9 +46,15 @@ browser:
 	fc-list | grep -q "Noto Sans CJK" || { $(SUDO) apt-get update -qq && \
 		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk; }
 
+# Two workers by default (the reference machine has two cores), each model on one thread so the workers
+# and the processes they start do not fight over the cores. A test module runs whole on one worker, so its
+# fixtures are built once; slow modules start first (tests/conftest.py orders them) and the short ones fill
+# in around them. TEST_WORKERS=0 runs serially, the models on every core.
+TEST_WORKERS ?= 2
 test: install browser
 	$(BIN)/ruff check .
-	XIAOSHEN_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+	$(if $(filter 0,$(TEST_WORKERS)),,XIAOSHEN_EMBEDDING__THREADS=1) XIAOSHEN_REQUIRE_BROWSER=1 \
+		$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 # The reader and clause-splitter fuzz tests of `make test`, with FUZZ_SCALE times the examples, fresh each run.
 fuzz: install

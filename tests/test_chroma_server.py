@@ -18,6 +18,8 @@ from tests.test_search import QUESTIONS, found_in_top3
 from xiaoshen.index import ClauseIndex
 from xiaoshen.retrieve import search
 
+pytestmark = pytest.mark.slow
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
