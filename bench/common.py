@@ -188,3 +188,32 @@ def ratio(ours: float, baseline: float) -> str:
 def table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
             *("| " + " | ".join(str(c) for c in row) + " |" for row in rows), ""]
+
+
+def sections(text: str) -> dict[str, list[str]]:
+    """A Markdown file's `## ` sections by heading line, each with its lines (heading included)."""
+    out: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = out.setdefault(line, [])
+        if current is not None:
+            current.append(line)
+    return out
+
+
+def replace_section(path: Path, lines: Sequence[str]) -> None:
+    """Put a section (its first line the `## ` heading) into a results file: in place of the one with the
+    same heading, or else before the closing "Reading the numbers" section, or at the end."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    old = text.splitlines()
+    heading = lines[0]
+    new = [*lines] if not lines or lines[-1] == "" else [*lines, ""]
+    if heading in old:
+        start = old.index(heading)
+        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+        old[start:end] = new
+    else:
+        at = next((i for i, line in enumerate(old) if line.startswith("## Reading the numbers")), len(old))
+        old[at:at] = new
+    path.write_text("\n".join(old) + "\n", encoding="utf-8")

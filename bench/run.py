@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import xiaoshen  # noqa: E402,F401  (offline environment first)
 from bench import ingest_bench, retrieval_bench, scale_bench  # noqa: E402
-from bench.common import CORPORA, DEV_FILE, OBLIQA, PRU, SAMPLES, table  # noqa: E402
+from bench.common import CORPORA, DEV_FILE, OBLIQA, PRU, SAMPLES, sections, table  # noqa: E402
 from ingest.pipeline import ingest  # noqa: E402
 from xiaoshen.embeddings import build_embedding  # noqa: E402
 from xiaoshen.evaluate import EvalReport, evaluate, load_questions  # noqa: E402
@@ -226,7 +226,12 @@ def main() -> int:
             f"- Load average (1/5/15 min) at start {load_before}, at end {load()}: the machine is shared with "
             "other work, so every timing below carries that noise; ratios come from the same run.",
             "- Raw figures of this run: bench/results.json.", ""]
-    text = "\n".join(head + body + notes(raw)) + "\n"
+    # Sections this run does not write (a one-off measurement such as bench/concurrency_bench.py's, or an
+    # issue's before/after) are kept, after the ones it does.
+    written = set(sections("\n".join(body + notes(raw))))
+    kept = [line for heading, lines in sections(out.read_text(encoding="utf-8") if out.exists() else "").items()
+            if heading not in written for line in lines]
+    text = "\n".join(head + body + kept + notes(raw)) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     (out.parent / ("results.quick.json" if args.quick else "results.json")).write_text(
