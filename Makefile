@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser ocr-tools scan-fonts index run test lint bench sample-policies clean fuzz lock sbom
+.PHONY: install browser ocr-tools scan-fonts index run test lint bench sample-policies clean fuzz lock sbom \
+	office screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -45,6 +46,14 @@ browser:
 	# Chinese review notes (and their screenshots) need a CJK font in the browser.
 	fc-list | grep -q "Noto Sans CJK" || { $(SUDO) apt-get update -qq && \
 		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk; }
+
+# The screenshot of a Word note (scripts/screenshots.py) is the .docx as LibreOffice lays it out.
+office:
+	command -v soffice >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libreoffice-writer-nogui; }
+
+screenshots: index browser office
+	$(BIN)/python scripts/screenshots.py
 
 # Two workers by default (the reference machine has two cores), each model on one thread so the workers
 # and the processes they start do not fight over the cores. A test module runs whole on one worker, so its

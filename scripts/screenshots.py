@@ -5,12 +5,19 @@
 Starts `xiaoshen app` on a free port over the index (`make index` builds var/index), with an audit log of
 its own in a temporary folder, then signs in as the demo officer and the demo administrator and walks
 through Ask, Search, Review, Batch, Library and Audit. Needs Debian's chromium (`make browser`).
+
+A Chinese note is shown twice: the Review page with APP-024's note (a Chinese application, drafted in Chinese),
+and the first page of the Word file downloaded there, as Word lays it out. The Word file is converted to PDF
+by LibreOffice (`soffice --headless`, Debian's libreoffice-writer-nogui: `make office`) and the PDF's first
+page rasterised with pypdfium2. Both use the CJK font `make browser` installs (fonts-noto-cjk).
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -39,6 +46,7 @@ QUESTION = "What is the maximum LTV for an owner-occupied CRE loan, and who can 
 SEARCH = "maximum LTV for owner-occupied commercial real estate"
 SAMPLES = ROOT / "data" / "sample_applications"
 SAMPLE = "APP-002_cre-owner-occupied-ltv-78-exception.json"
+CHINESE_SAMPLE = "APP-024_sme-wc-zh-cny-entrusted-payment.yaml"  # 苏州恒瑞精密机械有限公司, drafted in Chinese
 BATCH_MS = 900_000  # the sample applications, two at a time, on a small CPU
 
 
@@ -83,6 +91,20 @@ def take(index_dir: Path, out: Path) -> list[Path]:
         settled(page)
         shot("04-review")
 
+        # A Chinese application's note, in the app and as the Word file an officer downloads.
+        choose(page, "Sample application", CHINESE_SAMPLE)
+        page.get_by_role("button", name="Draft the review note").click()
+        expect(page.get_by_role("heading", name="APP-024 — 苏州恒瑞精密机械有限公司")).to_be_visible(timeout=SLOW_MS)
+        expect(page.get_by_role("button", name="Download HTML")).to_be_visible(timeout=SLOW_MS)
+        settled(page)
+        shot("08-review-chinese")
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download Word").click()
+        word = Path(tmp) / download.value.suggested_filename
+        download.value.save_as(word)
+        shots.append(word_first_page(word, out / "09-word-chinese.png"))
+        print(f"  {shots[-1].relative_to(ROOT)}")
+
         # Batch: every sample application, uploaded as a zip like an officer's folder of files.
         go_to(page, "Batch")
         archive = Path(tmp) / "sample_applications.zip"
@@ -109,6 +131,23 @@ def take(index_dir: Path, out: Path) -> list[Path]:
         shot("07-audit")
         browser.close()
     return shots
+
+
+def word_first_page(docx: Path, png: Path, dpi: int = 110) -> Path:
+    """The first page of a Word file as a PNG, laid out by LibreOffice (fonts from fontconfig, as on screen)."""
+    import pypdfium2 as pdfium
+
+    office = shutil.which("soffice") or shutil.which("libreoffice")
+    if office is None:
+        raise SystemExit("LibreOffice is missing: `make office` installs Debian's libreoffice-writer-nogui")
+    # A profile of its own: a first start writes one, and must not touch (or wait on) the user's.
+    profile = docx.parent / "lo-profile"
+    subprocess.run([office, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "pdf",
+                    "--outdir", str(docx.parent), str(docx)], check=True, capture_output=True, timeout=300)
+    pdf = pdfium.PdfDocument(str(docx.with_suffix(".pdf")))
+    png.parent.mkdir(parents=True, exist_ok=True)
+    pdf[0].render(scale=dpi / 72).to_pil().save(png)
+    return png
 
 
 def main() -> int:

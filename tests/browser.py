@@ -196,3 +196,32 @@ def screenshot(page: Any, path: Path, *, full: bool = True) -> Path:
     if page.viewport_size != size:
         page.set_viewport_size(size)
     return path
+
+
+SIDEWAYS_JS = """() => {
+  const wide = el => el.scrollWidth > el.clientWidth + 1;
+  const main = document.getElementById('stMain');
+  const found = [];
+  for (const [name, el] of [['the page', document.scrollingElement], ['the main area', main]]) {
+    if (el && wide(el)) found.push(`${name}: ${el.scrollWidth} px wide in ${el.clientWidth} px`);
+  }
+  const tables = main ? [...main.querySelectorAll('[data-testid=stTable], [data-testid=stDataFrame]')] : [];
+  const right = main ? main.getBoundingClientRect().right : window.innerWidth;
+  tables.forEach((table, i) => {
+    const name = `table ${i + 1} (${(table.innerText || '').trim().split('\\n')[0].slice(0, 60)})`;
+    // The table itself and every box inside it that scrolls sideways (st.table's wrapper, the grid's scroller).
+    const boxes = [table, ...table.querySelectorAll('table, *')].filter(el => el === table || el.tagName === 'TABLE'
+        || ['auto', 'scroll'].includes(getComputedStyle(el).overflowX));
+    const over = boxes.find(wide);
+    if (over) found.push(`${name}: ${over.scrollWidth} px wide in ${over.clientWidth} px`);
+    if (table.getBoundingClientRect().right > right + 1) found.push(`${name}: reaches past the main area`);
+  });
+  return {tables: tables.length, overflow: found};
+}"""
+
+
+def sideways(page: Any) -> tuple[int, list[str]]:
+    """The tables of the main area (st.table and st.dataframe) and what in the page scrolls sideways: the page,
+    the main area, a table wider than its box. An empty list: everything fits the window's width."""
+    result = page.evaluate(SIDEWAYS_JS)
+    return int(result["tables"]), list(result["overflow"])

@@ -194,7 +194,7 @@ def test_an_officer_never_sees_a_risk_only_clause_in_the_app(app_for) -> None:  
         reached += RESTRICTED in texts(risk)
     assert reached >= 4, "the probes reach the restricted document for the role allowed to read it"
     officer.switch_page(str(ROOT / "app" / "views" / "library.py")).run()
-    assert RESTRICTED not in str(officer.dataframe[0].value)
+    assert RESTRICTED not in str(officer.table[0].value)
 
 
 # --- search --------------------------------------------------------------------------------------------
@@ -297,14 +297,14 @@ def test_batch_drafts_the_sample_applications_with_a_summary(app_for, audit_path
 def test_the_library_lists_versions_and_only_admins_may_remove(app_for) -> None:  # type: ignore[no-untyped-def]
     officer = app_for("officer")
     officer.switch_page(str(ROOT / "app" / "views" / "library.py")).run()
-    table = officer.dataframe[0].value
-    assert {"NCB-CRE-002", "NCB-MTG-ZH-008"} <= set(table["document"])
-    assert set(table[table["document"] == "NCB-CRE-002"]["status"]) == {"current", "superseded"}
+    table = officer.table[0].value  # in full (app/tables.py), not a grid cut off at 1400 px
+    assert {"NCB-CRE-002", "NCB-MTG-ZH-008"} <= set(table["Document"])
+    assert set(table[table["Document"] == "NCB-CRE-002"]["Status"]) == {"Current", "Superseded"}
     assert not [b for b in officer.button if b.key == "remove"] and not officer.selectbox
     admin = app_for("admin")
     admin.switch_page(str(ROOT / "app" / "views" / "library.py")).run()
     assert admin.selectbox(key="remove_choice") is not None
-    assert RESTRICTED in set(admin.dataframe[0].value["document"])
+    assert RESTRICTED in set(admin.table[0].value["Document"])
 
 
 def test_the_audit_page_verifies_the_chain_and_filters(app_for, audit_path: Path) -> None:  # type: ignore[no-untyped-def]

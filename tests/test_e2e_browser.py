@@ -30,6 +30,7 @@ from tests.browser import (
     serve_app,
     session_cookie,
     settled,
+    sideways,
     sign_in,
     sign_out,
 )
@@ -41,6 +42,7 @@ pytestmark = pytest.mark.slow
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 QUESTION = "What is the maximum LTV for owner-occupied commercial real estate?"
 SAMPLE = "APP-002_cre-owner-occupied-ltv-78-exception.json"
+OTHER_SAMPLE = "APP-001_cre-owner-occupied-clean.json"
 RESTRICTED = "NCB-RSK-009"
 WATCHLIST = "When is a borrower placed on the watchlist?"
 EDIT = "Site visit done by the officer; the draft stands."
@@ -94,6 +96,14 @@ def shot(page: Any, name: str) -> None:
     screenshot(page, ARTIFACTS / f"{name}.png")
 
 
+def assert_fits_the_window(page: Any) -> None:
+    """The page's tables are there and nothing scrolls sideways in the 1400-pixel window (VIEWPORT)."""
+    assert page.viewport_size["width"] == VIEWPORT["width"] == 1400
+    count, overflow = sideways(page)
+    assert count > 0, "no table on the page: the check would pass on nothing"
+    assert not overflow, overflow
+
+
 def test_officer_asks_reviews_downloads_and_admin_audits(server: AppServer, page: Any, tmp_path: Path) -> None:
     from docx import Document
     from playwright.sync_api import expect
@@ -145,6 +155,7 @@ def test_officer_asks_reviews_downloads_and_admin_audits(server: AppServer, page
     expect(page.get_by_text("Draft recommendation: approve with conditions", exact=True)).to_be_visible()
     expect(page.get_by_text("exception needed", exact=True).first).to_be_visible()
     expect(page.get_by_test_id("stExpander").filter(has_text=re.compile(r"\[1\] NCB-"))).not_to_have_count(0)
+    assert_fits_the_window(page)  # the financial analysis in full, no column cut off
     shot(page, "04-review-note")
 
     draft = page.get_by_role("textbox", name="Draft (Markdown)")
@@ -285,7 +296,15 @@ def test_a_reload_keeps_the_officer_signed_in_with_the_chat_and_the_draft_and_si
     expect(page.get_by_role("textbox", name="Draft (Markdown)")).to_have_value(re.compile(re.escape(EDIT)),
                                                                                 timeout=SLOW_MS)
     expect(page.get_by_text("Edited by you")).to_be_visible()
+    # The picker names the application whose draft is restored, not the first sample.
+    picker = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Sample application", exact=True))
+    expect(picker.get_by_role("combobox")).to_match_aria_snapshot(f'- combobox "Sample application": {SAMPLE}')
+    expect(page.get_by_text(re.compile(r"^APP-002 · "))).to_be_visible()
+    expect(page.get_by_text(re.compile("^This draft is for"))).to_have_count(0)
     screenshot(page, ARTIFACTS / "10-reload-keeps-the-draft.png")
+    # Another application chosen: the draft says whose it is.
+    choose(page, "Sample application", OTHER_SAMPLE)
+    expect(page.get_by_text(re.compile(r"^This draft is for APP-002 .* not APP-001 chosen above"))).to_be_visible()
     go_to(page, "Ask")
     expect(page.get_by_test_id("stChatMessage").filter(has_text=QUESTION)).to_have_count(asked)
     expect(page.get_by_test_id("stChatMessage").last).to_contain_text("75%")
@@ -305,6 +324,25 @@ def test_a_reload_keeps_the_officer_signed_in_with_the_chat_and_the_draft_and_si
     other.close()
     actions = [e.action for e in AuditLog(server.audit_log).entries() if e.user == "officer"]
     assert "session_resumed" in actions and actions[-1] == "sign_out", actions
+
+
+def test_the_sample_batch_reads_in_a_1400_pixel_window(server: AppServer, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, server.url, "officer")
+    go_to(page, "Batch")
+    page.get_by_test_id("stRadio").get_by_text("The sample applications (CSV)").click()
+    settled(page)
+    page.get_by_role("button", name="Draft the notes").click()
+    expect(page.get_by_text(re.compile(r"^\d+ notes drafted"))).to_be_visible(timeout=SLOW_MS)
+    summary = page.get_by_test_id("stTable").last
+    expect(summary).to_contain_text("CSV-001", timeout=SLOW_MS)
+    expect(page.get_by_test_id("stImage").first).to_be_visible(timeout=SLOW_MS)  # the charts are drawn last
+    settled(page)
+    screenshot(page, ARTIFACTS / "14-batch-fits.png")
+    assert_fits_the_window(page)
+    expect(summary).to_contain_text(re.compile("Approve|Decline|Refer"))
+    expect(summary).not_to_contain_text(re.compile("approve_with_conditions|sme_working_capital|cre-oo-ltv"))
 
 
 def test_an_officer_pasting_the_audit_url_is_told_it_is_for_administrators(server: AppServer, page: Any) -> None:
@@ -328,6 +366,7 @@ def test_a_bad_library_upload_gets_named_errors_and_an_honest_summary(server: Ap
 
     sign_in(page, server.url, "admin")
     go_to(page, "Library")
+    assert_fits_the_window(page)  # the document table, every column in the window
     bad = [tmp_path / "broken.pdf", tmp_path / "broken.docx", tmp_path / "figures.xlsx"]
     for path in bad:
         path.write_bytes(b"not really a document")

@@ -160,6 +160,23 @@ def test_app_024_is_a_chinese_note_by_the_chinese_standard(notes) -> None:  # ty
         assert english not in own_words, english
 
 
+# Words a Chinese note may carry in Latin letters: document ids, EBITDA, currency codes, a formula's variables,
+# the drafting backend and the preparer (application data and identifiers, not our phrases).
+LATIN_ALLOWED = {"NCB", "SME", "ZH", "CPM", "COL", "MTG", "RET", "CRE", "RNS", "APP", "EBITDA", "CNY", "USD", "UTC",
+                 "Xiaoshen", "extractive", "Wang", "Fang", "r", "n"}
+
+
+def test_a_chinese_note_has_no_english_label_or_phrase_of_ours(notes) -> None:  # type: ignore[no-untyped-def]
+    for app_id in ("APP-024", "APP-038"):
+        text = render_markdown(notes[app_id])
+        own, sources = text.split("## 八、依据条款与审批")
+        # Sources quote the English clauses verbatim; only each source's label is ours.
+        own += "\n".join(line.split(" — ")[0] for line in sources.splitlines())
+        latin = set(re.findall(r"(?<![A-Za-z0-9])[A-Za-z]+(?![A-Za-z0-9])", own)) - LATIN_ALLOWED
+        assert not latin, (app_id, sorted(latin))
+    assert "，第6页" in render_markdown(notes["APP-024"])  # an English policy's page, cited in a Chinese note
+
+
 def test_app_024_cites_the_chinese_procedure_and_english_policies_only_where_it_is_silent(notes) -> None:  # type: ignore[no-untyped-def]
     note = notes["APP-024"]
     documents = {c.doc_id for c in note.citations}

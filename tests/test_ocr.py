@@ -230,7 +230,7 @@ def _app_shows_the_scan_caution(settings, monkeypatch: pytest.MonkeyPatch) -> No
     assert any("Text recognised from a scan: check against the page" in w.value for w in at.warning)
     at.switch_page(str(ROOT / "app" / "views" / "library.py")).run()
     assert not at.exception
-    assert "1, 2, 3" in at.dataframe[0].value["low-confidence scan pages"].tolist()
+    assert "1, 2, 3" in at.table[0].value["Low-confidence scan pages"].tolist()
     from typer.testing import CliRunner
 
     from xiaoshen.cli import app

@@ -169,7 +169,9 @@ if batch:
                 "failed checks": "; ".join(r.failed_checks), "exceptions": "; ".join(r.exceptions),
                 **{CHART_METRICS[m]: r.ratios.get(m, "") for m in CHART_METRICS}} for r in rows]
     # In full and wrapped (app/tables.py), headings in the reader's language.
-    tables.show_table(summary, columns={key: translate(key, lang).capitalize() for key in summary[0]} if summary else None)
+    # First letter up only: "DSCR" stays "DSCR", not "Dscr".
+    tables.show_table(summary, columns={key: (h := translate(key, lang))[:1].upper() + h[1:] for key in summary[0]}
+                      if summary else None)
     for metric in CHART_METRICS:
         svg = ratio_chart_svg(rows, metric)
         if svg:

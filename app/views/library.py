@@ -7,6 +7,7 @@ from pathlib import Path
 
 import shell
 import streamlit as st
+import tables
 import uploads
 import yaml
 
@@ -48,14 +49,20 @@ for status in statuses:
     if status.status == "drifted":
         drifted.setdefault(status.rule.clause.doc_id, []).append(f"{status.rule.id}: {status.reason}")
 
-st.dataframe([{"document": d.doc_id, "title": d.title, "version": d.version,
-               "effective": str(d.effective_date or ""), "language": d.language, "clauses": d.clauses,
-               "status": d.status, "readable by": ", ".join(d.access) or "everyone",
-               "drifted rules": len(drifted.get(d.doc_id, [])) if d.status == "current" else None,
-               "suspicious clauses": d.suspicious_clauses, "normalised": ", ".join(d.normalised),
-               "upload review": REVIEW_LABELS[reviews[d.source].status] if d.source in reviews else "",
-               "low-confidence scan pages": ", ".join(map(str, d.low_confidence_pages)) or None}
-              for d in documents], hide_index=True, width="stretch", key="documents_table")
+# In full and wrapped (app/tables.py): a grid cut the columns off at 1400 px, and a library of policies is read
+# down, not sorted. A column empty for every document (no scans, nothing normalised) is left out.
+library_rows = [{"document": d.doc_id, "title": d.title, "version": d.version,
+                 "effective": str(d.effective_date or ""), "language": d.language, "clauses": d.clauses,
+                 "status": d.status, "readable by": ", ".join(d.access) or "everyone",
+                 "drifted rules": len(drifted.get(d.doc_id, [])) if d.status == "current" else None,
+                 "suspicious clauses": d.suspicious_clauses, "normalised": ", ".join(d.normalised),
+                 "upload review": REVIEW_LABELS[reviews[d.source].status] if d.source in reviews else "",
+                 "low-confidence scan pages": ", ".join(map(str, d.low_confidence_pages))}
+                for d in documents]
+shown = [key for key in (library_rows[0] if library_rows else {})
+         if any(row[key] not in ("", None) for row in library_rows)]
+tables.show_table(library_rows, columns={key: key.capitalize() for key in shown},
+                  values={"document": str, "title": str, "version": str, "language": str, "readable by": str})
 st.caption(f"{len(documents)} documents you may read · {index.count()} clauses in the index")
 for doc_id, problems in sorted(drifted.items()):
     with st.expander(f"{doc_id}: {len(problems)} review rule(s) drifted — the policy changed, the rules did not"):

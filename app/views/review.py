@@ -17,17 +17,21 @@ from xiaoshen.audit import record_note
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.review.application import Application, load_application, note_language, parse_application
 from xiaoshen.review.edited import edited_docx, edited_html
-from xiaoshen.review.messages import translate
-from xiaoshen.review.note import ReviewNote, draft_note, recommendation_label
-from xiaoshen.review.render import render_docx, render_html, render_markdown
+from xiaoshen.review.messages import clause_label, translate
+from xiaoshen.review.note import PRODUCT_NAME, ReviewNote, draft_note, recommendation_label
+from xiaoshen.review.render import RESULT, render_docx, render_html, render_markdown
 from xiaoshen.settings import PROJECT_ROOT
 
 SAMPLES = PROJECT_ROOT / "data" / "sample_applications"
-RESULT_BADGE = {"pass": ":green-badge[pass]", "fail": ":red-badge[fail]",
-                "exception_needed": ":orange-badge[exception needed]", "not_assessable": ":gray-badge[not assessable]"}
+RESULT_COLOUR = {"pass": "green", "fail": "red", "exception_needed": "orange", "not_assessable": "gray"}
 BADGE_COLOUR = {"approve": "green", "approve_with_conditions": "orange", "decline": "red", "refer": "gray"}
 LANGUAGES = {"auto": "As the application (language field, else jurisdiction and currency)", "en": "English",
              "zh": "中文"}
+
+
+def result_badge(result: str, lang: str) -> str:
+    """A check's result as the note words it (pass / 符合), in its colour."""
+    return f":{RESULT_COLOUR[result]}-badge[{translate(RESULT[result], lang).lower()}]"
 
 
 def recommendation_badge(value: str, lang: str) -> str:
@@ -46,6 +50,11 @@ st.info("The assistant drafts; a person decides. Figures are computed from the a
 
 def sample_files() -> list[Path]:
     return sorted(p for p in SAMPLES.iterdir() if p.suffix in {".json", ".yaml", ".yml"})
+
+
+def sample_for(application_id: str) -> str | None:
+    """The sample file of an application id (APP-002 -> APP-002_….json), if it is one of the samples."""
+    return next((p.name for p in sample_files() if p.name.split("_", 1)[0] == application_id), None)
 
 
 def form(template: dict[str, Any]) -> dict[str, Any] | None:
@@ -83,6 +92,14 @@ def form(template: dict[str, Any]) -> dict[str, Any] | None:
     return data
 
 
+restored: ReviewNote | None = st.session_state.get("note")
+if restored is not None and "sample" not in st.session_state:
+    # The note outlives the picker: after a reload, or a visit to another page, Streamlit starts the picker
+    # afresh at the first sample while the note is still there. Point it at the note's own sample.
+    own = sample_for(restored.application_id)
+    if own is not None:
+        st.session_state["sample"] = own
+        st.session_state["review_source"] = "Sample application"
 source = st.radio("Application", ["Sample application", "Upload a file", "Fill in a form"], horizontal=True,
                   key="review_source")
 application: Application | None = None
@@ -110,7 +127,8 @@ except XiaoshenError as exc:
     application = None
 
 if application is not None:
-    st.caption(f"{application.id} · {application.borrower.name} · {application.request.product} · "
+    product = PRODUCT_NAME.get(application.request.product, application.request.product)
+    st.caption(f"{application.id} · {application.borrower.name} · {product} · "
                f"{application.request.currency} {application.request.amount:,.0f}")
     chosen_language = st.selectbox("Language of the note", list(LANGUAGES), format_func=LANGUAGES.__getitem__,
                                    key="note_language")
@@ -133,6 +151,13 @@ if note is not None:
     st.divider()
     st.subheader(f"{note.application_id} — {note.borrower}")
     lang = note.language
+    if application is not None and application.id != note.application_id:
+        # The picker may name another application than the draft (chosen since, or not drafted yet).
+        other = (f"This draft is for {note.application_id} ({note.borrower}), not {application.id} chosen above: "
+                 f"press “Draft the review note” to draft {application.id}.")
+        if lang == "zh":
+            other += f" 本稿为 {note.application_id}（{note.borrower}），并非上方所选的 {application.id}。"
+        st.warning(shell.as_text(other))
     st.markdown(recommendation_badge(note.recommendation, lang) + " " + shell.as_text(
         f"{translate('approval authority', lang)}: {translate(note.authority.approver, lang)}"))
     if note.drifted_rules:
@@ -142,9 +167,9 @@ if note is not None:
     # In full and wrapped (app/tables.py): a scrolling grid showed 10 of 13 rows and cut the inputs off.
     tables.show_table([{"figure": translate(f.label, lang), "value": f.display(lang),
                         "formula": translate(f.formula, lang),
-                        "inputs": "; ".join(f"{translate(k, lang)} = {v}" for k, v in f.inputs.items()),
+                        "inputs": "; ".join(f"{translate(k, lang)} = {translate(v, lang)}" for k, v in f.inputs.items()),
                         "note": translate(f.note, lang)} for f in note.figures],
-                      columns={key: translate(key, lang).capitalize()
+                      columns={key: translate("remarks" if key == "note" else key, lang).capitalize()
                                for key in ("figure", "value", "formula", "inputs", "note")},
                       values={key: str for key in ("figure", "value", "formula", "inputs", "note")})
 
@@ -153,9 +178,11 @@ if note is not None:
     for check in note.checks:
         cite = "".join(f" \\[{n}\\]" for n in check.citations)
         drift = " :orange[(rule drifted: policy changed)]" if check.rule_status == "drifted" else ""
-        st.markdown(f"{RESULT_BADGE[check.result]} " + shell.as_text(
+        # The clause cited, as in the note: in a Chinese note, the Chinese procedure's where it states the rule.
+        cited = by_number[check.citations[0]].label if check.citations else check.clause_label
+        st.markdown(result_badge(check.result, lang) + " " + shell.as_text(
             f"{translate(check.label, lang)}: {check.shown_value(lang)} — {check.shown_limit(lang)} — "
-            f"{check.clause_label or check.clause.section}") + cite + drift)
+            f"{clause_label(cited, lang) or check.clause.section}") + cite + drift)
         # Each check opens the clause it rests on.
         for n in check.citations:
             shell.show_citation(by_number[n], user)

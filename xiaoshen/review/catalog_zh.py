@@ -49,6 +49,8 @@ _NOTE = {
     "Portfolio summary of draft review notes": "授信审查报告初稿汇总", "application": "申请编号",
     "draft recommendation": "审查建议", "approval authority": "有权审批人", "failed checks": "不符合项",
     "exceptions": "例外事项", "note": "报告",
+    # the Review page (app/views/review.py): a figure's remarks column
+    "remarks": "备注",
     "Drafts for the credit officer, not credit decisions: the approval authority named in each note decides.":
         "以下均为供客户经理使用的初稿，不构成授信决策：由各报告所列有权审批人作出决定。",
     "{n} applications: {tally}.": "共{n}笔申请：{tally}。", "Key ratios against policy limits": "主要比率与政策限额对比",
@@ -188,7 +190,7 @@ _TERMS = {
     "existing debt service": "现有偿债额", "stressed rate": "压力测试利率", "total debt": "总债务", "new loan": "新增贷款",
     "interest expense": "利息支出", "new loan interest": "新增贷款利息", "current assets": "流动资产",
     "current liabilities": "流动负债", "revenue": "营业收入", "sales margin": "销售利润率", "growth": "预计增长率",
-    "turnover": "周转次数", "need": "营运资金需求量", "own working capital": "自有营运资金",
+    "turnover": "周转次数", "cycle days": "周转天数合计", "need": "营运资金需求量", "own working capital": "自有营运资金",
     "other financing": "其他渠道营运资金", "existing group exposure": "现有集团授信敞口", "FX to USD": "美元折算汇率",
     "as of": "审查日期", "oldest valuation": "最早评估日期", "tenor months": "贷款期限月数", "age": "年龄",
     "balance at maturity": "到期本金余额", "years in business": "经营年限", "largest single payment": "最大单笔支付金额",

@@ -8,6 +8,7 @@ English, so a new label is never lost, only untranslated. Numbers, currencies an
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, Union
@@ -76,6 +77,17 @@ Message.model_rebuild()
 def translate(msgid: str, lang: str) -> str:
     """The catalog's rendering of a fixed phrase, or the phrase itself (English, or not yet translated)."""
     return CATALOGS.get(lang, {}).get(msgid, msgid)
+
+
+_PAGES = re.compile(r", pp?\. (\d+)(?:–(\d+))?$")
+
+
+def clause_label(label: str, lang: str) -> str:
+    """A citation label (types.Clause.label: 'NCB-CPM-001 v5.0 §6.1, pp. 6–7') with its pages in the reader's
+    language: '…§6.1，第6–7页' in Chinese. The document, version and section stay as the document prints them."""
+    if lang != "zh":
+        return label
+    return _PAGES.sub(lambda m: f"，第{m.group(1)}{'–' + m.group(2) if m.group(2) else ''}页", label)
 
 
 def say(message: Message, lang: str) -> str:

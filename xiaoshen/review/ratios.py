@@ -253,7 +253,8 @@ def _working_capital(app: Application) -> list[Figure]:
     own = max(period.current_assets - period.current_liabilities, Decimal(0))
     other = period.other_wc_financing or Decimal(0)
     inputs = {"revenue": _money(period.revenue), "sales margin": f"{period.sales_margin_pct}%",
-              "growth": f"{growth}%", "turnover": f"{_round(turnover, 2)} (cycle {cycle} days)"}
+              "growth": f"{growth}%", "turnover": str(_round(turnover, 2)),
+              "cycle days": str(cycle)}
     return [Figure(**need, value=value, inputs=inputs),
             Figure(**limit, value=value - own - other,
                    inputs={"need": _money(value), "own working capital": _money(own), "other financing": _money(other)})]

@@ -4,7 +4,7 @@ comes from the message catalog (messages.py), every number from Babel's formatti
 
 from __future__ import annotations
 
-from xiaoshen.review.messages import day, say, translate
+from xiaoshen.review.messages import clause_label, day, say, translate
 from xiaoshen.review.note import NoteStatement, ReviewNote, recommendation_label
 from xiaoshen.review.ratios import Figure
 
@@ -59,7 +59,7 @@ def check_rows(note: ReviewNote, lang: str, *, bold_fail: bool = False) -> list[
             result += " " + _t("(rule drifted)", lang)
         marks = "".join(f"[{n}]" for n in c.citations)
         # The clause cited (in a Chinese note, the Chinese procedure's where it states the rule).
-        label = note.citations[c.citations[0] - 1].label if c.citations else c.clause_label
+        label = clause_label(note.citations[c.citations[0] - 1].label if c.citations else c.clause_label, lang)
         rows.append([_t(c.label, lang), c.shown_value(lang), c.shown_limit(lang), result, f"{label} {marks}".strip()])
     return rows
 
@@ -93,7 +93,7 @@ def prepared_line(note: ReviewNote, lang: str) -> str:
 
 
 def _source(c, lang: str) -> str:  # type: ignore[no-untyped-def]
-    return f"[{c.n}] {c.label} — {c.title}: “{_cell(c.quote)}”"
+    return f"[{c.n}] {clause_label(c.label, lang)} — {c.title}: “{_cell(c.quote)}”"
 
 
 def render_markdown(note: ReviewNote, language: str | None = None) -> str:
@@ -174,7 +174,7 @@ def render_html(note: ReviewNote, language: str | None = None) -> str:
         f"<h2>{escape(s[5])}</h2>", items(note.risks, "No limit is breached or near."),
         f"<h2>{escape(s[6])}</h2>", items(note.conditions, "The policies retrieved state no specific conditions."),
         f"<h2>{escape(s[7])}</h2>",
-        "<ol>" + "".join(f"<li value='{c.n}' id='source-{c.n}'>{escape(c.label)} — {escape(c.title)}: "
+        "<ol>" + "".join(f"<li value='{c.n}' id='source-{c.n}'>{escape(clause_label(c.label, lang))} — {escape(c.title)}: "
                          f"“{escape(c.quote)}”</li>" for c in note.citations) + "</ol>",
         drift, f"<p>{escape(prepared_line(note, lang))}</p>",
     ]
@@ -259,7 +259,7 @@ def render_docx(note: ReviewNote, language: str | None = None) -> bytes:
                                + "; ".join(note.drifted_rules))
     document.add_paragraph(prepared_line(note, lang))
     document.add_heading(_t("Appendix — citations", lang), level=1)
-    table(h["citations"], [[str(c.n), c.label, c.title, c.quote] for c in note.citations])
+    table(h["citations"], [[str(c.n), clause_label(c.label, lang), c.title, c.quote] for c in note.citations])
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()

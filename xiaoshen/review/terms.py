@@ -136,8 +136,9 @@ def _security(app: Application, fx_to_usd: dict[str, Decimal], haircuts: dict[st
             missing.append(item.type)
             continue
         eligible += value_usd
-        inputs[f"collateral {number} ({item.type})"] = (f"{item.currency} {_money(item.market_value)} × (1 − {pct}%)"
-                                                        f" = USD {_money(value_usd)}")
+        # Keyed by the collateral class, a term the note translates; numbered only when a class repeats.
+        key = item.type if [c.type for c in app.collateral].count(item.type) == 1 else f"{item.type} {number}"
+        inputs[key] = f"{item.currency} {_money(item.market_value)} × (1 − {pct}%) = USD {_money(value_usd)}"
     note = f"no haircut or FX rate for: {', '.join(missing)}" if missing else ("" if app.collateral else "no collateral")
     figures = [Figure(key="eligible_collateral_usd", label="Eligible collateral value (USD)", unit="USD",
                       value=eligible, formula="Σ market value × (1 − haircut) × FX rate to USD",
