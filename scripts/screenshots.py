@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +43,6 @@ from xiaoshen.review.portfolio import CHART_METRICS  # noqa: E402
 
 QUESTION = "What is the maximum LTV for an owner-occupied CRE loan, and who can approve an exception?"
 SEARCH = "maximum LTV for owner-occupied commercial real estate"
-SAMPLES = ROOT / "data" / "sample_applications"
 SAMPLE = "APP-002_cre-owner-occupied-ltv-78-exception.json"
 CHINESE_SAMPLE = "APP-024_sme-wc-zh-cny-entrusted-payment.yaml"  # 苏州恒瑞精密机械有限公司, drafted in Chinese
 BATCH_MS = 900_000  # the sample applications, two at a time, on a small CPU
@@ -105,14 +103,8 @@ def take(index_dir: Path, out: Path) -> list[Path]:
         shots.append(word_first_page(word, out / "09-word-chinese.png"))
         print(f"  {shots[-1].relative_to(ROOT)}")
 
-        # Batch: every sample application, uploaded as a zip like an officer's folder of files.
+        # Batch: every sample application, the page's default source.
         go_to(page, "Batch")
-        archive = Path(tmp) / "sample_applications.zip"
-        with zipfile.ZipFile(archive, "w") as bundle:
-            for path in sorted(SAMPLES.iterdir()):
-                if path.suffix in {".json", ".yaml", ".yml"}:
-                    bundle.write(path, path.name)
-        page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(archive)
         page.get_by_role("button", name="Draft the notes").click()
         expect(page.get_by_text(re.compile(r"notes drafted"))).to_be_visible(timeout=BATCH_MS)
         expect(page.get_by_test_id("stImage")).to_have_count(len(CHART_METRICS), timeout=SLOW_MS)

@@ -274,10 +274,19 @@ def test_review_form_errors_name_the_field(app_for) -> None:  # type: ignore[no-
     assert any("the form: request.currency: unknown currency 'XYZ'" in e.value.replace("\\", "") for e in at.error)
 
 
+def test_batch_offers_every_sample_application_first(app_for) -> None:  # type: ignore[no-untyped-def]
+    at = app_for("officer")
+    at.switch_page(str(ROOT / "app" / "views" / "batch.py")).run()
+    samples = len([p for p in (ROOT / "data" / "sample_applications").iterdir() if p.suffix in {".json", ".yaml"}])
+    assert samples == 44
+    assert at.radio(key="batch_source").value == f"The {samples} sample applications", "the default, one click away"
+    assert any(b.label == "Draft the notes" for b in at.button), "no choice needed before drafting"
+
+
 def test_batch_drafts_the_sample_applications_with_a_summary(app_for, audit_path: Path) -> None:  # type: ignore[no-untyped-def]
     at = app_for("officer")
     at.switch_page(str(ROOT / "app" / "views" / "batch.py")).run()
-    at.radio(key="batch_source").set_value("The sample applications (CSV)").run()
+    at.radio(key="batch_source").set_value("The sample CSV (one row per application)").run()
     at.button(key="run_batch").click().run()
     assert not at.exception
     assert any("notes drafted" in s.value for s in at.success)

@@ -331,7 +331,7 @@ def test_the_sample_batch_reads_in_a_1400_pixel_window(server: AppServer, page: 
 
     sign_in(page, server.url, "officer")
     go_to(page, "Batch")
-    page.get_by_test_id("stRadio").get_by_text("The sample applications (CSV)").click()
+    page.get_by_test_id("stRadio").get_by_text("The sample CSV (one row per application)").click()
     settled(page)
     page.get_by_role("button", name="Draft the notes").click()
     expect(page.get_by_text(re.compile(r"^\d+ notes drafted"))).to_be_visible(timeout=SLOW_MS)

@@ -73,25 +73,31 @@ def zip_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+SAMPLE_FOLDER = PROJECT_ROOT / "data" / "sample_applications"
 SAMPLE_CSV = PROJECT_ROOT / "data" / "sample_applications.csv"
+SAMPLES = f"The {sum(1 for p in SAMPLE_FOLDER.iterdir() if p.suffix in APPLICATION_SUFFIXES)} sample applications"
+SAMPLE_CSV_CHOICE = "The sample CSV (one row per application)"
+UPLOAD = "Upload a CSV or zip"
 
 
 class _SampleUpload:
-    """The bundled sample CSV, handled exactly like an uploaded file."""
+    """A bundled sample, handled exactly like an uploaded file: the sample folder as a zip, or the CSV."""
 
-    name = SAMPLE_CSV.name
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = f"{path.name}.zip" if path.is_dir() else path.name
 
     def getvalue(self) -> bytes:
-        return SAMPLE_CSV.read_bytes()
+        return zip_folder(self.path) if self.path.is_dir() else self.path.read_bytes()
 
 
-choice = st.radio("Applications", ["Upload a CSV or zip", "The sample applications (CSV)"], horizontal=True,
-                  key="batch_source")
-if choice == "Upload a CSV or zip":
+# The full sample set is the default: one click on "Draft the notes" drafts every sample application.
+choice = st.radio("Applications", [SAMPLES, SAMPLE_CSV_CHOICE, UPLOAD], horizontal=True, key="batch_source")
+if choice == UPLOAD:
     upload = st.file_uploader("A CSV (one row per application) or a zip of JSON/YAML application files",
                               type=["csv", "zip"], key="batch_upload")
 else:
-    upload = _SampleUpload()
+    upload = _SampleUpload(SAMPLE_FOLDER if choice == SAMPLES else SAMPLE_CSV)
 c1, c2 = st.columns(2)
 formats = c1.multiselect("Note formats", ["md", "docx", "html"], default=["md", "html"], key="batch_formats")
 workers = c2.slider("Applications drafted in parallel", 1, 4, 2, key="batch_workers")
