@@ -310,6 +310,7 @@ def test_every_note_cites_clauses_and_every_check_clause_is_quoted_in_sources(dr
 
 def test_the_chinese_notes_figures_and_checks_are_recomputed_from_the_application(drafted) -> None:  # type: ignore[no-untyped-def]
     from xiaoshen.review.catalog_zh import ZH
+    from xiaoshen.review.messages import clause_label
 
     chinese = [(app, note) for app, note, _ in drafted if note.language == "zh"]
     assert {app.id for app, _ in chinese} >= {"APP-024", "APP-038"}
@@ -330,4 +331,6 @@ def test_the_chinese_notes_figures_and_checks_are_recomputed_from_the_applicatio
                 assert (row[0], row[1], row[2]) == (ZH[check.label], shown_zh(value, unit), limit), app.id
             assert row[3] in {"符合", "**不符合**", "需例外审批", "无法评估"}
             numbers = re.findall(r"\[(\d+)\]", row[4])
-            assert numbers and all(note.citations[int(n) - 1].label in row[4] for n in numbers[:1])
+            # The cited clause as a Chinese reader sees it: its pages as 第N页 (messages.clause_label).
+            assert numbers and all(clause_label(note.citations[int(n) - 1].label, "zh") in row[4]
+                                   for n in numbers[:1])
