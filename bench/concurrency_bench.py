@@ -19,10 +19,9 @@ in. Prints one JSON line; `--section` also writes the section of bench/RESULTS.m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,20 +33,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import median, percentile, replace_section, table  # noqa: E402
+from bench.common import DEV_FILE, median, percentile, replace_section, table  # noqa: E402
+from bench.scale_bench import chroma_server  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
-PHASES = ("quiet", "lock held", "live ingest")
 THREADS, PROCESSES = 2, 2
 
 
 def _questions() -> list[str]:
-    rows = [json.loads(line) for line in (ROOT / "data" / "dev_questions.jsonl").read_text().splitlines() if line]
+    rows = [json.loads(line) for line in DEV_FILE.read_text(encoding="utf-8").splitlines() if line]
     return [r["question"] for r in rows]
-
-
-def _env(mode: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, **mode}
 
 
 def _open() -> tuple[Any, Any]:
@@ -104,28 +99,6 @@ def _hold_lock(seconds: float) -> None:
         time.sleep(seconds)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_server(data: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
-    port = _free_port()
-    with log.open("w") as out:
-        server = subprocess.Popen([chroma, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-                                  stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return server, f"http://127.0.0.1:{port}"
-        time.sleep(0.5)
-    server.kill()
-    raise RuntimeError(f"chroma run did not start; see {log}")
-
-
 def _cli(args: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "xiaoshen.cli", *args], check=True, capture_output=True, env=env)
@@ -138,14 +111,13 @@ def measure_mode(name: str, work: Path, seconds: float) -> dict[str, Any]:
     folder.mkdir(parents=True)
     mode = {"XIAOSHEN_INDEX_DIR": str(folder / "index"), "XIAOSHEN_CACHE_DIR": str(folder / "cache"),
             "XIAOSHEN_ACCESS__AUDIT_LOG": str(folder / "audit.jsonl")}
-    server = None
-    if name == "server":
-        server, url = _start_server(folder / "chroma-data", folder / "chroma.log")
-        mode["XIAOSHEN_CHROMA_URL"] = url
-    env = _env(mode)
-    try:
-        out: dict[str, Any] = {"ingest_samples_s": _cli(["ingest", str(ROOT / "data" / "sample_policies")], env)}
+    with contextlib.ExitStack() as stack:
+        if name == "server":
+            mode["XIAOSHEN_CHROMA_URL"], _ = stack.enter_context(chroma_server(folder / "chroma-data"))
+        env = {**os.environ, **mode}
         stop, log = folder / "stop", folder / "readers.jsonl"
+        stack.callback(stop.touch)  # the readers end with the run, also when it fails
+        out: dict[str, Any] = {"ingest_samples_s": _cli(["ingest", str(ROOT / "data" / "sample_policies")], env)}
         readers = [subprocess.Popen([sys.executable, __file__, "--threads-child", str(stop), str(log)], env=env)]
         readers += [subprocess.Popen([sys.executable, __file__, "--reader-child", f"process-{i}", str(stop), str(log)],
                                      env=env) for i in range(PROCESSES)]
@@ -173,10 +145,6 @@ def measure_mode(name: str, work: Path, seconds: float) -> dict[str, Any]:
             r.wait(timeout=120)
         out["phases"] = _phases(log, windows)
         return out
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 def _count_ready(log: Path) -> int:
