@@ -125,3 +125,16 @@ def test_readers_never_wait_for_the_writer_lock(tmp_path: Path) -> None:
         assert hits and hits[0].clause.doc_id == "TST-NEW"
         assert len(reader.documents()) == 3
         assert time.monotonic() - started < 30 and holder.poll() is None, "read while the writer held the lock"
+
+
+def test_the_lock_wait_is_a_setting_and_a_cli_option(tmp_path: Path) -> None:
+    with ingested_and_locked(tmp_path) as (folder, settings, holder):
+        configured = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"lock_timeout_s": 0.5})})
+        with pytest.raises(IndexStoreError, match=r"for all of the 0.5 s"):
+            ingest([folder], index=ClauseIndex(configured, embedding=HashEmbedding()), notice=lambda _: None)
+        cli = subprocess.run([sys.executable, "-m", "xiaoshen.cli", "ingest", str(folder), "--index",
+                              str(settings.index_dir), "--lock-timeout", "0.5"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "300"})
+        assert holder.poll() is None, "the holder still has the lock"
+    assert cli.returncode != 0
+    assert f"pid {holder.pid}" in cli.stderr and "for all of the 0.5 s this one waited" in cli.stderr

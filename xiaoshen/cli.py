@@ -96,6 +96,8 @@ def ingest(
     prune: Annotated[bool, typer.Option("--prune", help="Remove documents whose files are gone.")] = False,
     no_ocr: Annotated[bool, typer.Option("--no-ocr", help="Do not OCR scanned pages or image files (each "
                                          "skipped page is named in a warning).")] = False,
+    lock_timeout: Annotated[float | None, typer.Option("--lock-timeout", min=0, help="Seconds to wait for "
+                            "another ingest of the same index (default: ingest.lock_timeout_s, 3600).")] = None,
 ) -> None:
     """Ingest policy files into the index (unchanged files cost nothing).
 
@@ -118,7 +120,7 @@ def ingest(
                 bar.update(task, description=name[:40])
                 bar.advance(task)
 
-            report = run_ingest(paths, index=clause_index, prune=prune, progress=advance,
+            report = run_ingest(paths, index=clause_index, prune=prune, progress=advance, lock_timeout=lock_timeout,
                                 ocr_progress=lambda line: err.print(line, markup=False))
         record_ingest(_audit(settings), _cli_user(), ", ".join(str(p) for p in paths), report,
                       settings.fingerprint())

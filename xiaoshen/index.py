@@ -63,7 +63,6 @@ from xiaoshen.types import Clause, DocumentSummary
 _GET_PAGE = 5000  # Chroma caps how many records one get() may return
 _WRITE_BATCH = 5000  # clauses per upsert call
 KEYWORD_FORMAT = 4  # layout of the pickled KeywordIndex (and its Clause objects); older caches are rebuilt
-DEFAULT_LOCK_TIMEOUT = 3600.0  # seconds a second writer waits before giving up
 LEGACY_WRITE = "legacy"  # the write id of records stored before write ids existed
 _TOTALS_ID = "totals"
 
@@ -838,7 +837,8 @@ class ClauseIndex:
     @contextmanager
     def writer(self, *, timeout: float | None = None, notice: Callable[[str], None] | None = None) -> Iterator[None]:
         """Hold the index's inter-process writer lock for a series of writes (re-entrant). A second writer
-        waits, saying so through `notice`, and gets an IndexStoreError after `timeout` seconds."""
+        waits, saying so through `notice`, and gets an IndexStoreError after `timeout` seconds (default:
+        `ingest.lock_timeout_s`)."""
         if self.folder is not None and self.folder.read_only_source is not None:
             raise IndexStoreError(f"The index {self.folder.read_only_source} is read-only: it can be searched "
                                   "but not written", "ingest into a writable --index folder")
@@ -850,7 +850,7 @@ class ClauseIndex:
                 finally:
                     self._writer_depth -= 1
                 return
-            wait = DEFAULT_LOCK_TIMEOUT if timeout is None else timeout
+            wait = self.settings.ingest.lock_timeout_s if timeout is None else timeout
             if not self._lock.acquire(wait, notice):
                 raise IndexStoreError(
                     f"Another writer ({self._lock.holder()}) held this index's writer lock ({self._lock.path}) "

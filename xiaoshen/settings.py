@@ -59,6 +59,9 @@ class IngestSettings(_Group):
                                 "space before clause splitting (nothing is dropped).")
     parse_budget_s: float = Field(default=120, ge=0, description="Seconds reading and splitting one file may take "
                                   "(0: no limit); embedding is not counted.")
+    lock_timeout_s: float = Field(default=3600, ge=0, description="Seconds a writer (an ingest, an upload, a "
+                                  "removal) waits for another writer of the same index before failing "
+                                  "(`xiaoshen ingest --lock-timeout`).")
 
 
 class OcrSettings(_Group):
