@@ -57,12 +57,18 @@ from xiaoshen.index_folder import IndexFolder, open_index_folder
 from xiaoshen.query import Query
 from xiaoshen.sentence_store import SentenceStore
 from xiaoshen.settings import Settings
-from xiaoshen.text import acronym_definitions, keyword_token_pair, keyword_tokens, with_acronyms
+from xiaoshen.text import (
+    acronym_definitions,
+    keyword_token_pair,
+    keyword_tokens,
+    term_definitions,
+    with_acronyms,
+)
 from xiaoshen.types import Clause, DocumentSummary
 
 _GET_PAGE = 5000  # Chroma caps how many records one get() may return
 _WRITE_BATCH = 5000  # clauses per upsert call
-KEYWORD_FORMAT = 4  # layout of the pickled KeywordIndex (and its Clause objects); older caches are rebuilt
+KEYWORD_FORMAT = 5  # layout of the pickled KeywordIndex (and its Clause objects); older caches are rebuilt
 LEGACY_WRITE = "legacy"  # the write id of records stored before write ids existed
 _TOTALS_ID = "totals"
 
@@ -213,13 +219,15 @@ def searchable_text(clause: Clause) -> str:
 
 @dataclass
 class CorpusStats:
-    """Clause count, document frequencies and acronym definitions of a set of clauses. They add and
-    subtract exactly, so corpus totals follow each write without rescanning the corpus."""
+    """Clause count, document frequencies, and the acronyms and terms a set of clauses defines. They add
+    and subtract exactly, so corpus totals follow each write without rescanning the corpus."""
 
     clauses: int = 0
     df: dict[str, int] = field(default_factory=dict)
     # acronym token -> {long-form tokens joined by spaces: clauses defining it so}
     acronyms: dict[str, dict[str, int]] = field(default_factory=dict)
+    # defined term's tokens joined by spaces -> {its definition's tokens joined by spaces: clauses defining it so}
+    terms: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, clauses: Iterable[Clause], store: SentenceStore | None = None) -> CorpusStats:
@@ -238,6 +246,10 @@ class CorpusStats:
             longs = self.acronyms.setdefault(short, {})
             key = " ".join(long_tokens)
             longs[key] = longs.get(key, 0) + 1
+        for term, words in set(term_definitions(clause.text)):
+            meanings = self.terms.setdefault(" ".join(term), {})
+            key = " ".join(words)
+            meanings[key] = meanings.get(key, 0) + 1
 
     def add(self, other: CorpusStats, sign: int = 1) -> None:
         """Add (or with sign=-1 subtract) another set's statistics; entries that reach zero are dropped."""
@@ -248,16 +260,17 @@ class CorpusStats:
                 self.df[token] = value
             else:
                 self.df.pop(token, None)
-        for short, longs in other.acronyms.items():
-            mine = self.acronyms.setdefault(short, {})
-            for key, n in longs.items():
-                value = mine.get(key, 0) + sign * n
-                if value:
-                    mine[key] = value
-                else:
-                    mine.pop(key, None)
-            if not mine:
-                del self.acronyms[short]
+        for table, theirs in ((self.acronyms, other.acronyms), (self.terms, other.terms)):
+            for name, counts in theirs.items():
+                mine = table.setdefault(name, {})
+                for key, n in counts.items():
+                    value = mine.get(key, 0) + sign * n
+                    if value:
+                        mine[key] = value
+                    else:
+                        mine.pop(key, None)
+                if not mine:
+                    del table[name]
 
     def resolved_acronyms(self) -> dict[str, tuple[str, ...]]:
         """Acronym -> long-form tokens: the long form most clauses give, the smallest on a tie, so the
@@ -265,14 +278,29 @@ class CorpusStats:
         return {short: tuple(min(longs.items(), key=lambda kv: (-kv[1], kv[0]))[0].split(" "))
                 for short, longs in sorted(self.acronyms.items()) if longs}
 
+    def resolved_terms(self) -> dict[tuple[str, ...], tuple[frozenset[str], ...]]:
+        """Defined term's tokens -> each distinct definition's tokens (regulations define one term in
+        several places, sometimes differently: each is a way a question may describe it)."""
+        return {tuple(term.split(" ")): tuple(frozenset(key.split(" ")) for key in sorted(meanings))
+                for term, meanings in sorted(self.terms.items()) if meanings}
+
+    def copy(self) -> CorpusStats:
+        return CorpusStats(self.clauses, dict(self.df), {k: dict(v) for k, v in self.acronyms.items()},
+                           {k: dict(v) for k, v in self.terms.items()})
+
     def to_json(self) -> str:
-        return json.dumps({"clauses": self.clauses, "df": self.df, "acronyms": self.acronyms},
+        return json.dumps({"clauses": self.clauses, "df": self.df, "acronyms": self.acronyms, "terms": self.terms},
                           ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> CorpusStats:
+    def from_json(cls, text: str) -> CorpusStats | None:
+        """The statistics stored by a write; None if they were written before defined terms were counted
+        (the caller recounts them from the clauses)."""
         data = json.loads(text)
-        return cls(int(data["clauses"]), dict(data["df"]), {k: dict(v) for k, v in data["acronyms"].items()})
+        if "terms" not in data:
+            return None
+        return cls(int(data["clauses"]), dict(data["df"]), {k: dict(v) for k, v in data["acronyms"].items()},
+                   {k: dict(v) for k, v in data["terms"].items()})
 
 
 @dataclass(frozen=True)
@@ -352,6 +380,8 @@ class KeywordIndex:
     manifests: dict[str, tuple[str, int, str]] = field(default_factory=dict)
     format: int = KEYWORD_FORMAT
     acronyms: dict[str, tuple[str, ...]] = field(init=False)
+    # Defined term's tokens -> its definitions' tokens ("关系 关系人" -> {董事, 监事, 近亲属, …}).
+    terms: dict[tuple[str, ...], tuple[frozenset[str], ...]] = field(init=False)
     # Where clause text's tokens were stored at ingest; attached by ClauseIndex, never pickled.
     store: SentenceStore | None = field(default=None, repr=False, compare=False)
 
@@ -362,6 +392,7 @@ class KeywordIndex:
             self.record_ids = [c.clause_id for c in self.clauses]
         # Acronyms the policies define ("debt service coverage ratio (DSCR)") -> long-form tokens.
         self.acronyms = self.stats.resolved_acronyms()
+        self.terms = self.stats.resolved_terms()
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "store": None}
@@ -398,6 +429,15 @@ class KeywordIndex:
             self.store.token_pairs(texts)
 
     @cached_property
+    def terms_by_word(self) -> dict[str, list[tuple[str, ...]]]:
+        """Word -> the defined terms one of whose definitions uses it."""
+        out: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        for term, definitions in self.terms.items():
+            for word in set().union(*definitions):
+                out[word].append(term)
+        return dict(out)
+
+    @cached_property
     def by_id(self) -> dict[str, Clause]:
         return {c.clause_id: c for c in self.clauses}
 
@@ -422,8 +462,7 @@ class KeywordIndex:
         import bm25s
 
         clauses = [clause_from_record(i, t, m) for i, t, m in records]
-        total = CorpusStats() if stats is None else CorpusStats(stats.clauses, dict(stats.df),
-                                                                 {k: dict(v) for k, v in stats.acronyms.items()})
+        total = CorpusStats() if stats is None else stats.copy()
         texts = [searchable_text(c) for c in clauses]
         pairs = store.token_pairs(texts) if store else [keyword_token_pair(t) for t in texts]
         corpus: list[list[str]] = []
@@ -438,8 +477,8 @@ class KeywordIndex:
                    total, dict(manifests or {}), store=store)
 
     def search(self, query: Query | str, k: int, keep: Callable[[dict[str, Any]], bool]) -> list[tuple[Clause, float]]:
-        # A question may use the acronym where the clause spells it out, or the other way round: the
-        # query's tokens carry both.
+        # A question may use the acronym where the clause spells it out, or the other way round, or
+        # describe a defined term in its definition's words: the query's tokens carry both.
         if isinstance(query, str):
             query = Query.build(query, self)
         tokens = [t for t in query.bm25_tokens if t in self.model.vocab_dict] if self.clauses else []
@@ -723,7 +762,9 @@ class ClauseIndex:
         if stored["ids"]:
             meta = stored["metadatas"][0]
             if meta.get("fingerprint") == commits_fingerprint(committed):
-                return CorpusStats.from_json(str(meta["stats"]))
+                totals = CorpusStats.from_json(str(meta["stats"]))
+                if totals is not None:
+                    return totals
         total = CorpusStats()
         for stats in self._document_stats(committed).values():
             total.add(stats)
@@ -740,8 +781,10 @@ class ClauseIndex:
             found = {meta["source"]: meta for meta in got["metadatas"]}
             for manifest in chunk:
                 meta = found.get(manifest.source)
-                if meta is not None and meta.get("write_id") == manifest.write_id:
-                    out[manifest.source] = CorpusStats.from_json(str(meta["stats"]))
+                stats = (CorpusStats.from_json(str(meta["stats"]))
+                         if meta is not None and meta.get("write_id") == manifest.write_id else None)
+                if stats is not None:
+                    out[manifest.source] = stats
                 else:
                     out[manifest.source] = CorpusStats.of(self._write_clauses(manifest.source, manifest.write_id),
                                                           self.sentences)

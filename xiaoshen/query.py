@@ -50,6 +50,39 @@ def asked_versions(question: str) -> tuple[set[tuple[int, ...]], set[int]]:
     return numbers, years
 
 
+# A definition shares a word or two with most questions by chance ("银行", "loan"); its term is implied
+# only when the shared words carry a good part of the question's weight (measured on the dev questions).
+TERM_MIN_SHARED = 2
+TERM_MIN_SHARE = 0.35  # of the question's weight
+TERM_MIN_COVER = 0.15  # of the definition's weight: a long definition shares words with anything
+TERMS_PER_QUERY = 2
+
+
+def implied_terms(content: set[str], weights: dict[str, float], keyword: KeywordIndex) -> list[tuple[str, ...]]:
+    """The defined terms whose definition the question describes without naming the term ("a director's
+    close relatives" for 关系人), best first."""
+    total = sum(weights.get(t, 0.0) for t in content)
+    if total <= 0:
+        return []
+    candidates = {term for word in content for term in keyword.terms_by_word.get(word, ())}
+    scored: list[tuple[float, tuple[str, ...]]] = []
+    for term in candidates:
+        if set(term) & content:
+            continue  # the question names the term, or part of it ("construction … lending")
+        best = 0.0
+        for definition in keyword.terms[term]:
+            shared = content & definition
+            if len(shared) < TERM_MIN_SHARED:
+                continue
+            weight = sum(weights.get(t, 0.0) for t in shared)
+            described = sum(keyword.idf(t) for t in definition)
+            if described > 0 and weight / described >= TERM_MIN_COVER:
+                best = max(best, weight / total)
+        if best >= TERM_MIN_SHARE:
+            scored.append((best, term))
+    return [term for _, term in sorted(scored, reverse=True)[:TERMS_PER_QUERY]]
+
+
 def question_tokens(question: str) -> set[str]:
     """The question's content words (stems, jieba words), without the asker's conversational words."""
     return set(keyword_tokens(question, bigrams=False)) - CONVERSATIONAL
@@ -61,12 +94,13 @@ class Query:
 
     text: str
     language: Language
-    bm25_tokens: tuple[str, ...]  # with Chinese bigrams, then the defined acronyms / long forms it implies
+    bm25_tokens: tuple[str, ...]  # with Chinese bigrams, then the acronyms, long forms and defined terms it implies
     plain: tuple[str, ...]  # keyword tokens without bigrams, in order
     words: frozenset[str]  # `plain` with the defined acronyms and long forms (KeywordIndex.words)
     content: frozenset[str]  # `plain` without the asker's conversational words
     weights: dict[str, float]  # IDF of each plain token
     versions: tuple[set[tuple[int, ...]], set[int]]
+    terms: tuple[tuple[str, ...], ...] = ()  # defined terms the question describes without naming them
     embed: Callable[[str], Sequence[float]] | None = field(default=None, repr=False, compare=False)
     _vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -77,14 +111,19 @@ class Query:
         text = text.strip()
         full, plain = keyword_token_pair(text)
         expanded = with_acronyms(set(full), keyword.acronyms)
+        content = set(plain) - CONVERSATIONAL
+        weights = {t: keyword.idf(t) for t in plain}
+        terms = implied_terms(content, weights, keyword)
+        expanded.update(t for term in terms for t in term)
         return cls(
             text=text,
             language=detect_language(text),
             bm25_tokens=(*full, *sorted(expanded - set(full))),
             plain=tuple(plain),
             words=frozenset(with_acronyms(set(plain), keyword.acronyms)),
-            content=frozenset(set(plain) - CONVERSATIONAL),
-            weights={t: keyword.idf(t) for t in plain},
+            content=frozenset(content),
+            weights=weights,
+            terms=tuple(terms),
             versions=asked_versions(text),
             embed=embed,
         )

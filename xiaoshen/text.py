@@ -180,6 +180,55 @@ def defined_acronyms(texts: Iterable[str]) -> dict[str, tuple[str, ...]]:
     return found
 
 
+# Defined terms: "本法所称关系人是指……", "“Dwelling” means …", "(e) Applicant means …", "For purposes of
+# this section, the term standard mortgage means …". A question often uses the words of the definition
+# ("a director's relatives") where the rules use the term (关系人), so retrieval adds the term. Both scans
+# are anchored on a literal ("所称", "means") and look only a bounded window either side: linear in the text.
+_ZH_DEFINED = re.compile(r"所称(?:的)?[“\"「]?([^，,。；;：:“”\"」\s]{2,20}?)[”\"」]?[，,]?\s*(?:是指|系指|包括)[:：]?\s*")
+_EN_MEANS = re.compile(r"\bmeans\b[:,]?\s+")
+# The term just before "means": quoted, or a capitalised phrase opening a line, list item or sentence.
+_EN_QUOTED_TERM = re.compile(r"[“\"‘']([A-Za-z][A-Za-z -]{1,58}[A-Za-z])[”\"’'],?\s*$")
+_EN_BARE_TERM = re.compile(r"(?:(?:^|\n|\(\w{1,4}\)\s*|[.;:]\s+|,\s+)(?!The term )([A-Z][A-Za-z-]*(?: [a-z][A-Za-z-]*){0,4})"
+                           r"|\b[Tt]he term\s+([a-z][A-Za-z-]*(?: [a-z][A-Za-z-]*){0,4}))\s*$")
+_NOT_A_TERM = frozenset({"is", "are", "was", "be", "the", "term", "this", "that", "which", "it", "by", "no", "other",
+                         "any"})
+_DEFINITION_END = re.compile(r"[。；;]|\.(?:\s|$)|\n\s*\n")
+_DEFINITION_CHARS = 400
+_DEFINITION_TOKENS = 60
+
+
+def term_definitions(text: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Each term `text` defines ("所称X是指…", "X means …"), as (term keyword tokens, the definition's
+    keyword tokens other than the term's, at most _DEFINITION_TOKENS in order)."""
+    found: list[tuple[str, str]] = []
+    for match in _ZH_DEFINED.finditer(text):
+        found.append((match.group(1), _definition(text, match.end(), zh=True)))
+    for match in _EN_MEANS.finditer(text):
+        before = text[max(0, match.start() - 80):match.start()]
+        quoted = _EN_QUOTED_TERM.search(before)
+        bare = None if quoted else _EN_BARE_TERM.search(before)
+        term = quoted.group(1) if quoted else bare and (bare.group(1) or bare.group(2))
+        if term and not (_NOT_A_TERM & set(term.lower().split())):
+            found.append((term, _definition(text, match.end(), zh=False)))
+    out: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    for term, definition in found:
+        term_tokens = tuple(dict.fromkeys(keyword_tokens(term, bigrams=False)))
+        words = [t for t in dict.fromkeys(keyword_tokens(definition, bigrams=False)) if t not in term_tokens]
+        if term_tokens and len(words) >= 2:
+            out.append((term_tokens, tuple(words[:_DEFINITION_TOKENS])))
+    return out
+
+
+def _definition(text: str, start: int, *, zh: bool) -> str:
+    """The definition from `start` to its sentence end; a Chinese one may run over a list ("是指：（一）…；（二）…。")."""
+    window = text[start:start + _DEFINITION_CHARS]
+    if zh and window.lstrip()[:1] in {"(", "（"}:
+        end = window.find("。")
+        return window if end < 0 else window[:end]
+    end = _DEFINITION_END.search(window)
+    return window if end is None else window[:end.start()]
+
+
 def with_acronyms(tokens: set[str], acronyms: dict[str, tuple[str, ...]]) -> set[str]:
     """`tokens` plus each acronym whose long form is there and each long form whose acronym is there."""
     out = set(tokens)
