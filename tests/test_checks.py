@@ -170,3 +170,44 @@ def test_self_employed_income_without_two_years_of_tax_returns_is_not_verified(s
     missing = documents("APP-039")["income-documents-self-employed"]
     assert missing.result == "not_assessable" and "tax_returns_2y" in missing.reason
     assert documents("APP-031")["income-documents-salaried"].result == "pass"
+
+
+def test_the_request_is_checked_against_the_working_capital_loan_limit(statuses) -> None:  # type: ignore[no-untyped-def]
+    # NCB-SME-003 5.6: the facility may not exceed the loan limit; the excess is an exception under chapter 13 (5.7(d)).
+    _, checks, authority = review("APP-028", statuses)
+    limit = checks["sme-wc-loan-limit"]
+    assert (limit.result, limit.value, limit.limit) == ("exception_needed", "USD 1,800,000", "≤ USD 1,681,030")
+    assert limit.approver == "approval authority one level up" and limit.exception_clause is not None
+    assert (limit.exception_clause.doc_id, limit.exception_clause.section) == ("NCB-SME-003", "13.2")
+    assert limit.clause_label.startswith("NCB-SME-003 v2.1 §5.6")
+    assert limit.zh_clause is not None and limit.zh_clause.section == "第二十二条", "verified in the Chinese procedure"
+    assert "Working-capital facility requested" in authority.reason
+    _, checks, _ = review("APP-016", statuses)
+    assert checks["sme-wc-loan-limit"].result == "pass"
+
+
+def test_a_loan_limit_that_cannot_be_computed_is_not_assessable(statuses) -> None:  # type: ignore[no-untyped-def]
+    _, checks, _ = review("APP-021", statuses)  # no turnover days
+    limit = checks["sme-wc-loan-limit"]
+    assert (limit.result, limit.limit, limit.limit_value) == ("not_assessable", "≤ Working-capital loan limit", None)
+    assert limit.reason == "turnover days or sales margin not given"
+
+
+def test_a_loan_limit_of_zero_or_less_bars_the_loan_with_no_exception(statuses) -> None:  # type: ignore[no-untyped-def]
+    # 5.6: "where the loan limit is zero or negative no working-capital loan may be granted".
+    app = load_application(next(APPS.glob("APP-016*")))
+    app.financials[0].other_wc_financing = app.financials[0].revenue
+    checks = {c.rule_id: c for c in run_checks(app, compute_figures(app, sample_fx()), statuses)}
+    limit = checks["sme-wc-loan-limit"]
+    assert limit.result == "fail" and limit.approver is None and limit.limit_value is not None and limit.limit_value < 0
+    assert "no loan may be granted" in limit.reason
+
+
+def test_a_rule_gives_its_limit_as_a_value_or_a_figure_not_both(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from xiaoshen.errors import XiaoshenError
+
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  - {id: x, products: [sme_working_capital], metric: wc_request, limit: max, value: 1,\n"
+                    "     limit_metric: wc_limit, text: t, clause: {doc_id: D, section: '1'}}\n", encoding="utf-8")
+    with pytest.raises(XiaoshenError, match="either as 'value' or as 'limit_metric'"):
+        load_rulebook(path)

@@ -135,6 +135,7 @@ FIGURES: dict[str, Recompute] = {
     "Working-capital loan limit": lambda a: (None if wc_need(a) is None else wc_need(a) - max(
         latest(a).current_assets - latest(a).current_liabilities, Decimal(0)) - (latest(a).other_wc_financing or 0),
         a.request.currency),
+    "Working-capital facility requested": lambda a: (a.request.amount, a.request.currency),
     "Group exposure after the loan (USD)": lambda a: (a.exposure.existing_group_exposure
                                                       + usd(a.request.amount, a.request.currency), "USD"),
     "Age of the oldest collateral valuation": lambda a: (Decimal((a.as_of - min(c.valuation_date for c in a.collateral)).days)
@@ -158,6 +159,16 @@ FIGURES: dict[str, Recompute] = {
     "Unsecured exposure after the loan (USD)": lambda a: (max(a.exposure.existing_group_exposure + usd(
         a.request.amount, a.request.currency) - eligible_usd(a), Decimal(0)), "USD"),
 }
+
+
+LIMIT_LABEL = {"wc_limit": "Working-capital loan limit"}
+
+
+def rule_limit(rule: dict[str, Any], app: Application) -> Decimal | None:
+    """The rule's limit: its fixed value, or the figure the policy's formula gives (the working-capital loan limit)."""
+    if "limit_metric" in rule:
+        return FIGURES[LIMIT_LABEL[rule["limit_metric"]]](app)[0]
+    return Decimal(str(rule["value"]))
 
 
 def shown_zh(value: Decimal | None, unit: str) -> str:
@@ -207,11 +218,16 @@ def test_every_check_is_recomputed_against_the_rules_file(drafted) -> None:  # t
                 continue
             rule = RULES[check.rule_id]
             value, unit = FIGURES[row[0]](app)
-            limit = Decimal(str(rule["value"]))
-            assert row[1] == shown(value, unit) and row[2] == f"{'≤' if rule['limit'] == 'max' else '≥'} {shown(limit, unit)}"
+            limit = rule_limit(rule, app)
+            sign = "≤" if rule["limit"] == "max" else "≥"
+            # A limit set by formula (NCB-SME-003 5.6) that cannot be computed is shown by its name.
+            assert row[1] == shown(value, unit) and row[2] == (
+                f"{sign} {shown(limit, unit)}" if limit is not None else f"{sign} {LIMIT_LABEL[rule['limit_metric']]}")
             within = (lambda v, b: v <= b) if rule["limit"] == "max" else (lambda v, b: v >= b)
             route = rule.get("exception")
-            expected = ("not assessable" if value is None else "pass" if within(value, limit) else
+            expected = ("not assessable" if value is None or limit is None else
+                        "**FAIL**" if rule.get("zero_limit_bars") and limit <= 0 else
+                        "pass" if within(value, limit) else
                         "exception needed" if route and ("bound" not in route or within(value, Decimal(str(route["bound"]))))
                         else "**FAIL**")
             assert row[3] == expected, f"{app.id}: {check.rule_id}"
@@ -327,10 +343,95 @@ def test_the_chinese_notes_figures_and_checks_are_recomputed_from_the_applicatio
             if check.rule_id in RULES:
                 value, unit = FIGURES[check.label](app)
                 rule = RULES[check.rule_id]
-                limit = f"{'≤' if rule['limit'] == 'max' else '≥'} {shown_zh(Decimal(str(rule['value'])), unit)}"
+                bound = rule_limit(rule, app)
+                sign = "≤" if rule["limit"] == "max" else "≥"
+                limit = f"{sign} {shown_zh(bound, unit)}" if bound is not None else \
+                    f"{sign} {ZH[LIMIT_LABEL[rule['limit_metric']]]}"
                 assert (row[0], row[1], row[2]) == (ZH[check.label], shown_zh(value, unit), limit), app.id
             assert row[3] in {"符合", "**不符合**", "需例外审批", "无法评估"}
             numbers = re.findall(r"\[(\d+)\]", row[4])
             # The cited clause as a Chinese reader sees it: its pages as 第N页 (messages.clause_label).
             assert numbers and all(clause_label(note.citations[int(n) - 1].label, "zh") in row[4]
                                    for n in numbers[:1])
+
+
+# --- the working-capital loan limit (NCB-SME-003 5.6, NCB-SME-ZH-007 第二十二条) -----------------------------------
+
+def note_of(drafted, app_id: str) -> tuple[Application, ReviewNote]:  # type: ignore[no-untyped-def]
+    return next((app, note) for app, note, _ in drafted if app.id == app_id)
+
+
+def cited_clauses(note: ReviewNote, numbers: list[int]) -> set[tuple[str, str]]:
+    return {(note.citations[n - 1].doc_id, note.citations[n - 1].section) for n in numbers}
+
+
+def test_a_request_above_the_working_capital_loan_limit_is_an_exception_cited_in_both_languages(
+        drafted, sample_index: ClauseIndex) -> None:  # type: ignore[no-untyped-def]
+    # 5.6: the facilities may not exceed the computed loan limit; 5.7(d) and 第二十三条(八): the excess is reduced to
+    # the limit unless approved as a policy exception under chapter 13 (one level up, 13.2).
+    app, note = note_of(drafted, "APP-028")
+    limit = FIGURES["Working-capital loan limit"](app)[0]
+    assert limit is not None and app.request.amount > limit
+    check = next(c for c in note.checks if c.rule_id == "sme-wc-loan-limit")
+    assert (check.result, check.approver) == ("exception_needed", "approval authority one level up")
+    assert cited_clauses(note, check.citations) == {("NCB-SME-003", "5.6")}
+    assert "must not exceed the loan limit" in note.citations[check.citations[0] - 1].quote
+    row = next(r for r in table(render_markdown(note, "en"), "4 Policy compliance")
+               if r[0] == "Working-capital facility requested")
+    assert row[1:4] == [shown(app.request.amount, "USD"), f"≤ {shown(limit, 'USD')}", "exception needed"]
+    assert row[1:3] == ["USD 1,800,000", "≤ USD 1,681,030"] and "§5.6" in row[4]
+    exception = next(e for e in note.exceptions if e.rule_id == "sme-wc-loan-limit")
+    assert ("NCB-SME-003", "13.2") in cited_clauses(note, exception.requirement.citations)
+    assert "USD 118,970 above the computed limit" in exception.requirement.text
+    assert "Working-capital facility requested" in note.authority.reason, "the exception takes it one level up"
+
+    chinese = draft_note(app, index=sample_index, settings=sample_index.settings, backend="extractive", language="zh")
+    check = next(c for c in chinese.checks if c.rule_id == "sme-wc-loan-limit")
+    assert cited_clauses(chinese, check.citations) == {("NCB-SME-ZH-007", "第二十二条")}
+    assert "不得超过按本条计算的额度" in chinese.citations[check.citations[0] - 1].quote
+    md = render_markdown(chinese)
+    row = next(r for r in table(md, "四、政策符合性审查") if r[0] == "申请流动资金贷款金额")
+    assert row[1:4] == ["美元180.00万元", "≤ 美元168.10万元", "需例外审批"] and "第二十二条" in row[4]
+    assert "超过测算额度美元11.90万元，应核减至测算额度" in md
+
+
+def test_a_working_capital_loan_limit_that_cannot_be_computed_makes_the_note_refer(
+        drafted, sample_index: ClauseIndex) -> None:  # type: ignore[no-untyped-def]
+    # 5.1: no working-capital loan may be approved until the need is calculated; APP-021 gives no turnover days.
+    app, note = note_of(drafted, "APP-021")
+    assert app.financials[0].inventory_days is None and FIGURES["Working-capital loan limit"](app)[0] is None
+    check = next(c for c in note.checks if c.rule_id == "sme-wc-loan-limit")
+    assert check.result == "not_assessable" and "turnover days" in check.reason
+    assert note.recommendation == "refer" and not any(c.result == "fail" for c in note.checks)
+    reason = next(r for r in note.reasons if "Working-capital facility requested" in r.text)
+    assert "cannot be assessed" in reason.text and cited_clauses(note, reason.citations) == {("NCB-SME-003", "5.6")}
+    row = next(r for r in table(render_markdown(note, "en"), "4 Policy compliance")
+               if r[0] == "Working-capital facility requested")
+    assert row[2:4] == ["≤ Working-capital loan limit", "not assessable"]
+
+    chinese = draft_note(app, index=sample_index, settings=sample_index.settings, backend="extractive", language="zh")
+    md = render_markdown(chinese)
+    assert chinese.recommendation == "refer" and "审查建议：退回补充" in md
+    row = next(r for r in table(md, "四、政策符合性审查") if r[0] == "申请流动资金贷款金额")
+    assert row[2:4] == ["≤ 流动资金贷款额度", "无法评估"] and "第二十二条" in row[4]
+    assert "未提供周转天数或销售利润率" in md
+
+
+def test_chinese_notes_write_dates_and_amounts_as_chinese_credit_papers_do(drafted) -> None:  # type: ignore[no-untyped-def]
+    # 2025年9月30日 and 人民币800.00万元, in the figures' inputs too; the sources quote the clauses verbatim.
+    for app_id in ("APP-024", "APP-038"):
+        app, note = note_of(drafted, app_id)
+        assert note.language == "zh"
+        md = render_markdown(note)
+        body, sources = md.split("## 八、依据条款与审批")
+        prepared = sources.strip().splitlines()[-1]
+        for text in (body, prepared):
+            assert not re.search(r"\d{4}-\d\d-\d\d", text), f"{app_id}: an ISO date in a Chinese note"
+            assert not re.search(r"\b(?:CNY|USD|EUR|GBP|HKD) ?[\d,]+", text), f"{app_id}: an English amount"
+            assert not re.search(r"(?<![\d.])\d{1,3}(?:,\d{3})+\.\d\d(?![万元])", text), f"{app_id}: a bare amount"
+        inputs = {row[0]: row[3] for row in table(md, "三、财务分析")}
+        assert "审查日期 2025年9月30日" in inputs["最早一份抵押物评估的账龄"]
+        amount = shown_zh(app.request.amount, "CNY")
+        assert f"新增贷款 {amount}" in inputs["新增贷款后集团授信敞口（折合美元）"]
+        assert "现有集团授信敞口 美元" in inputs["新增贷款后集团授信敞口（折合美元）"], "group exposure is in USD"
+    assert shown_zh(note_of(drafted, "APP-024")[0].request.amount, "CNY") == "人民币800.00万元"

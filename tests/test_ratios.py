@@ -41,6 +41,7 @@ def test_working_capital_need_follows_the_sme_standard_worked_example() -> None:
     figures = by_key(sme())
     assert figures["wc_need"].value == Decimal("6210000")
     assert figures["wc_limit"].value == Decimal("2510000")
+    assert figures["wc_request"].value == Decimal(2_000_000), "the facility requested, checked against the limit"
     assert "turnover" in figures["wc_need"].formula
 
 
@@ -51,7 +52,7 @@ def test_sme_ratios_with_their_inputs() -> None:
     assert figures["current_ratio"].display() == "1.38x"
     assert figures["dscr"].value == Decimal(2_000_000) / Decimal(720_000)  # revolving: interest only on the new loan
     assert figures["exposure_after"].value == Decimal(3_800_000)
-    assert figures["leverage"].inputs["EBITDA"] == "2,000,000.00"
+    assert figures["leverage"].inputs["EBITDA"] == "USD 2,000,000.00", "an amount input names its currency"
 
 
 def test_zero_ebitda_makes_leverage_not_meaningful_instead_of_infinite() -> None:
@@ -87,3 +88,22 @@ def test_every_sample_application_gets_its_figures_without_error() -> None:
         figures = compute_figures(app, FX)
         assert {"new_debt_service", "exposure_after"} <= {f.key for f in figures}
         assert all(f.value is not None or f.note for f in figures), path.name
+
+
+def test_amount_and_date_inputs_are_typed_so_a_chinese_note_writes_them_the_chinese_way() -> None:
+    from xiaoshen.review.render import input_texts
+
+    app = sme(collateral=[{"type": "inventory", "description": "stock", "market_value": 3_000_000, "currency": "CNY",
+                           "valuation_date": "2025-06-30"}])
+    app.request.currency = "CNY"  # type: ignore[assignment]
+    figures = by_key(app)
+    leverage = dict(input_texts(figures["leverage"], "zh"))
+    assert leverage["新增贷款"] == "人民币200.00万元" and leverage["EBITDA"] == "人民币200.00万元"
+    exposure = dict(input_texts(figures["exposure_after"], "zh"))
+    assert exposure["现有集团授信敞口"] == "美元180.00万元", "the group exposure is in USD, the loan in CNY"
+    assert exposure["新增贷款"] == "人民币200.00万元"
+    age = dict(input_texts(figures["valuation_age"], "zh"))
+    assert (age["审查日期"], age["最早评估日期"]) == ("2025年9月30日", "2025年6月30日")
+    # English as the policies write them: the currency code, ISO dates.
+    assert dict(input_texts(figures["exposure_after"], "en"))["new loan"] == "CNY 2,000,000.00"
+    assert dict(input_texts(figures["valuation_age"], "en"))["as of"] == "2025-09-30"

@@ -108,6 +108,11 @@ _SENTENCES = {
     "value {value}, at {rate}% over {months} months.":
         "按合同分期还款，{month}个月后贷款价值比降至{ltv}%（在{limit}以内）：贷款余额{balance}，房产价值{value}，"
         "年利率{rate}%，摊还期{months}个月。",
+    # the working-capital loan limit (NCB-SME-ZH-007 第二十二条、第二十三条(八))
+    "{limit} is zero or negative: no loan may be granted": "{limit}为零或负数：不得发放流动资金贷款",
+    "{excess} above the computed limit: reduced to the limit unless the excess is approved as a policy exception":
+        "超过测算额度{excess}，应核减至测算额度；超出部分确需发放的，须作为政策例外审批",
+    "{value} × (1 − {pct}%) = {eligible}": "{value} ×（1 − {pct}%）= {eligible}",
 }
 
 _TERMS = {
@@ -220,6 +225,7 @@ _TERMS = {
     "gambling and casinos": "赌博和赌场", "weapons and munitions": "武器弹药", "mining of crypto-assets": "加密资产挖矿",
     "speculative land banking with no development plan": "无开发计划的投机性土地储备", "payday lending": "发薪日贷款",
     "the purchase of the Bank's own shares": "购买本行股份",
+    "Working-capital facility requested": "申请流动资金贷款金额",
 }
 
 ZH: dict[str, str] = {**_NOTE, **_SENTENCES, **_TERMS}

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from xiaoshen.review.application import Application
-from xiaoshen.review.messages import Arg, Message, Money, Quantity, Term, Terms
+from xiaoshen.review.messages import Arg, Message, Money, Quantity, Term, Terms, say
 from xiaoshen.review.ratios import Figure
 from xiaoshen.review.rules import (
     AuthorityMatrix,
@@ -92,32 +92,53 @@ def run_checks(app: Application, figures: list[Figure], statuses: list[RuleStatu
             continue
         figure = by_key.get(rule.metric)
         unit_figure = figure or Figure(key=rule.metric, label=rule.metric, value=None, unit="", formula="")
-        shown_limit = unit_figure.model_copy(update={"value": rule.value}).display()
-        limit = f"{'≤' if rule.limit == 'max' else '≥'} {shown_limit}"
-        check = PolicyCheck(rule_id=rule.id, label=unit_figure.label, value=unit_figure.display(), limit=limit,
-                            result="not_assessable", clause=rule.clause,
+        # A limit the policy sets by formula is the computed figure `limit_metric` (None when it cannot be computed).
+        limit_figure = by_key.get(rule.limit_metric) if rule.limit_metric else None
+        bound = limit_figure.value if limit_figure else rule.value
+        limit_label = limit_figure.label if limit_figure else (rule.limit_metric or "")
+        sign = "≤" if rule.limit == "max" else "≥"
+        shown_limit = unit_figure.model_copy(update={"value": bound}).display()
+        check = PolicyCheck(rule_id=rule.id, label=unit_figure.label, value=unit_figure.display(),
+                            limit=f"{sign} {shown_limit}", result="not_assessable", clause=rule.clause,
                             clause_label=status.clause.label if status.clause else f"{rule.clause.doc_id} §{rule.clause.section}",
-                            rule_status=status.status, metric=rule.metric, limit_value=rule.value,
+                            rule_status=status.status, metric=rule.metric, limit_value=bound,
                             figure_value=figure.value if figure else None, unit=unit_figure.unit,
                             zh_clause=rule.zh_clause if status.zh_verified else None)
+        if rule.limit_metric and bound is None:
+            check.limit = f"{sign} {limit_label}"
+            check.limit_message = Message(key="{sign} {value}", args={"sign": sign, "value": Term(term=limit_label)})
         if figure is None or figure.value is None:
             check.reason = figure.note if figure else f"{rule.metric} does not apply to this application"
             check.reason_message = Message(key="{note}", args={"note": Term(term=check.reason)})
-        elif _within(figure.value, rule.value, rule.limit):
+        elif bound is None:
+            # The policy's formula cannot be applied: a missing input, so the note refers (never a pass).
+            check.reason = limit_figure.note if limit_figure else f"{rule.limit_metric} does not apply to this application"
+            check.reason_message = Message(key="{note}", args={"note": Term(term=check.reason)})
+        elif rule.zero_limit_bars and bound <= 0:
+            check.result = "fail"
+            check.reason_message = Message(key="{limit} is zero or negative: no loan may be granted", args={
+                "limit": Term(term=limit_label)})
+            check.reason = say(check.reason_message, "en")
+        elif _within(figure.value, bound, rule.limit):
             check.result = "pass"
         elif rule.exception and (rule.exception.bound is None or _within(figure.value, rule.exception.bound, rule.limit)):
             check.result, check.approver = "exception_needed", rule.exception.approver
             check.exception_clause = rule.exception.clause
-            if rule.exception.bound is None:
+            if limit_figure is not None:
+                check.reason_message = Message(
+                    key="{excess} above the computed limit: reduced to the limit unless the excess is approved as a "
+                        "policy exception", args={"excess": Quantity(value=abs(figure.value - bound), unit=unit_figure.unit)})
+                check.reason = say(check.reason_message, "en")
+            elif rule.exception.bound is None:
                 check.reason = "outside the limit; approvable only as a policy exception"
                 check.reason_message = Message(key=check.reason)
             else:
-                bound = unit_figure.model_copy(update={"value": rule.exception.bound}).display()
+                ceiling = unit_figure.model_copy(update={"value": rule.exception.bound}).display()
                 key = ("outside the limit, within the exception ceiling of {bound}" if rule.limit == "max" else
                        "outside the limit, within the exception floor of {bound}")
                 check.reason_message = Message(key=key, args={"bound": Quantity(value=rule.exception.bound,
                                                                                  unit=unit_figure.unit)})
-                check.reason = key.format(bound=bound)
+                check.reason = key.format(bound=ceiling)
         else:
             check.result = "fail"
         _mark_drift(check, status)

@@ -4,7 +4,9 @@ comes from the message catalog (messages.py), every number from Babel's formatti
 
 from __future__ import annotations
 
-from xiaoshen.review.messages import clause_label, day, say, translate
+from datetime import datetime
+
+from xiaoshen.review.messages import clause_label, day, render_arg, say, translate
 from xiaoshen.review.note import NoteStatement, ReviewNote, recommendation_label
 from xiaoshen.review.ratios import Figure
 
@@ -40,9 +42,19 @@ def statement_text(s: NoteStatement, lang: str) -> str:
     return f"{text} {marks}{flag}".rstrip()
 
 
+def input_texts(f: Figure, lang: str) -> list[tuple[str, str]]:
+    """A figure's inputs as a note in `lang` writes them: amounts and dates from their typed values (人民币800.00万元,
+    2025年9月30日 in Chinese), words through the catalog; a figure drafted before typed inputs keeps its English ones."""
+    shown = []
+    for name, english in f.inputs.items():
+        value = f.input_values.get(name, english)
+        shown.append((_t(name, lang), _t(value, lang) if isinstance(value, str) else render_arg(value, lang)))
+    return shown
+
+
 def _inputs(f: Figure, lang: str) -> str:
     sep = "；" if lang == "zh" else "; "
-    return sep.join(f"{_t(k, lang)} {_t(v, lang)}" for k, v in f.inputs.items()) or _t(f.note, lang)
+    return sep.join(f"{k} {v}" for k, v in input_texts(f, lang)) or _t(f.note, lang)
 
 
 def figure_rows(note: ReviewNote, lang: str) -> list[list[str]]:
@@ -84,11 +96,21 @@ def _borrower_row(note: ReviewNote, lang: str) -> list[str]:
     return [note.borrower, note.masked_id, _t(note.product, lang), request, day(note.as_of, lang) if note.as_of else ""]
 
 
+def _drafted(stamp: str, lang: str) -> str:
+    """When the draft was made ('2026-12-01 20:04 UTC' as stored), its day written as the reader's language writes
+    dates (2026年12月1日 20:04 UTC)."""
+    try:
+        when = datetime.strptime(stamp, "%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return stamp
+    return f"{day(when.date(), lang)} {when:%H:%M} UTC"
+
+
 def prepared_line(note: ReviewNote, lang: str) -> str:
     return _t("Prepared by: {name} (draft by Xiaoshen, backend {backend}, settings {settings}, index {index}, "
               "{drafted}). Reviewed by: Credit Risk. Decision: {authority}.", lang).format(
         name=note.prepared_by or _t("(credit officer not named)", lang), backend=note.backend,
-        settings=note.settings_hash, index=note.index_build, drafted=note.drafted_at,
+        settings=note.settings_hash, index=note.index_build, drafted=_drafted(note.drafted_at, lang),
         authority=_t(note.authority.approver, lang))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
 
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.index import ClauseIndex
@@ -54,13 +54,23 @@ class PolicyRule(ClauseRule):
     products: list[str]
     metric: str
     limit: Literal["max", "min"]
-    value: Decimal
+    value: Decimal | None = Field(default=None, description="The limit in the figure's unit (or `limit_metric`).")
+    limit_metric: str | None = Field(default=None, description="A computed figure that is the limit, for a limit the "
+                                     "policy sets by formula (the working-capital loan limit), instead of `value`.")
+    zero_limit_bars: bool = Field(default=False, description="A computed limit of zero or less means no loan may be "
+                                  "granted at all: a breach, not open to exception.")
     exception: ExceptionRoute | None = None
     repayment: list[str] | None = Field(default=None, description="Only for these repayment types.")
     currencies: list[str] | None = Field(default=None, description="Only for loans in these currencies.")
     occupancy: list[str] | None = Field(default=None, description="Only for mortgages of these occupancy types.")
     industries: list[str] | None = Field(default=None, description="Only for borrowers whose industry names one "
                                          "of these words (e.g. 'hotel').")
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> PolicyRule:
+        if (self.value is None) == (self.limit_metric is None):
+            raise ValueError("give the limit either as 'value' or as 'limit_metric', not both or neither")
+        return self
 
     def applies_to(self, app: Application) -> bool:
         req, industry = app.request, (app.borrower.industry or "").lower()

@@ -9,7 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from xiaoshen.review.application import Application, Collateral
-from xiaoshen.review.ratios import Figure, _money
+from xiaoshen.review.messages import Arg, Message
+from xiaoshen.review.ratios import Figure, _cash
 
 # Collateral the product is secured on: for these products it is the primary security, not extra support.
 PRIMARY_COLLATERAL = {"residential_property", "commercial_property", "land"}
@@ -45,8 +46,8 @@ def term_figures(app: Application, fx_to_usd: dict[str, Decimal],
                     formula="existing exposure to the borrower + new loan × FX rate to USD",
                     note="existing exposure is counted in full: the application does not split it by product")
         figures.append(Figure(**base, value=None if usd is None else app.exposure.existing_group_exposure + usd,
-                              inputs={"existing exposure": _money(app.exposure.existing_group_exposure),
-                                      "new loan": f"{req.currency} {_money(req.amount)}"}))
+                              input_values={"existing exposure": _cash(app.exposure.existing_group_exposure, "USD"),
+                                            "new loan": _cash(req.amount, req.currency)}))
     if product == "sme_working_capital":
         figures += _sme_figures(app, fx_to_usd)
     if haircuts is not None and (product == "sme_working_capital" or any(
@@ -72,8 +73,9 @@ def _balloon(app: Application) -> Figure:
     left = remaining_balance(req.amount, req.rate_pct, months, min(req.tenor_months, months))
     return Figure(**base, value=left / req.amount * 100,
                   formula="principal outstanding after the tenor on the amortisation schedule ÷ amount × 100",
-                  inputs={"amount": _money(req.amount), "rate": f"{req.rate_pct}%", "amortisation months": str(months),
-                          "tenor months": str(req.tenor_months), "balance at maturity": _money(left)})
+                  input_values={"amount": _cash(req.amount, req.currency), "rate": f"{req.rate_pct}%",
+                                "amortisation months": str(months), "tenor months": str(req.tenor_months),
+                                "balance at maturity": _cash(left, req.currency)})
 
 
 def _age_at_maturity(app: Application) -> Figure:
@@ -97,25 +99,26 @@ def _sme_figures(app: Application, fx_to_usd: dict[str, Decimal]) -> list[Figure
     if req.currency == "CNY":
         figures.append(Figure(key="revenue", label="Annual sales revenue (CNY)", unit="CNY",
                               value=latest.revenue if latest else None, formula="latest financial year",
-                              inputs={"revenue": _money(latest.revenue)} if latest else {},
+                              input_values={"revenue": _cash(latest.revenue, "CNY")} if latest else {},
                               note="" if latest else "no financial statements"))
     else:
         revenue_usd = _to_usd(latest.revenue, req.currency, fx_to_usd) if latest else None
         figures.append(Figure(key="revenue_usd", label="Annual sales revenue (USD)", unit="USD", value=revenue_usd,
                               formula="latest financial year revenue × FX rate to USD",
-                              inputs={"revenue": f"{req.currency} {_money(latest.revenue)}"} if latest else {},
+                              input_values={"revenue": _cash(latest.revenue, req.currency)} if latest else {},
                               note="" if latest else "no financial statements"))
     if req.single_payment_max is not None:
         if req.currency == "CNY":
             figures.append(Figure(key="single_payment", label="Largest single payment (CNY)", unit="CNY",
                                   value=req.single_payment_max, formula="as stated in the drawdown plan",
-                                  inputs={"largest single payment": _money(req.single_payment_max)}))
+                                  input_values={"largest single payment": _cash(req.single_payment_max, "CNY")}))
         else:
             figures.append(Figure(key="single_payment_usd", label="Largest single payment (USD)", unit="USD",
                                   value=_to_usd(req.single_payment_max, req.currency, fx_to_usd),
                                   formula="largest single payment × FX rate to USD (reference rate, not the "
                                           "payment-date rate)",
-                                  inputs={"largest single payment": f"{req.currency} {_money(req.single_payment_max)}"}))
+                                  input_values={"largest single payment": _cash(req.single_payment_max,
+                                                                                req.currency)}))
     return figures
 
 
@@ -127,7 +130,8 @@ def eligible_value(collateral: Collateral, haircut_pct: Decimal) -> Decimal:
 def _security(app: Application, fx_to_usd: dict[str, Decimal], haircuts: dict[str, Decimal],
               loan_usd: Decimal | None) -> list[Figure]:
     """Eligible collateral value in USD and, for SME loans, the unsecured exposure it leaves."""
-    eligible, inputs, missing = Decimal(0), {}, []
+    eligible, missing = Decimal(0), []
+    inputs: dict[str, Arg] = {}
     for number, item in enumerate(app.collateral, start=1):
         pct = haircuts.get(item.type)
         value = eligible_value(item, pct) if pct is not None else None
@@ -138,16 +142,17 @@ def _security(app: Application, fx_to_usd: dict[str, Decimal], haircuts: dict[st
         eligible += value_usd
         # Keyed by the collateral class, a term the note translates; numbered only when a class repeats.
         key = item.type if [c.type for c in app.collateral].count(item.type) == 1 else f"{item.type} {number}"
-        inputs[key] = f"{item.currency} {_money(item.market_value)} × (1 − {pct}%) = USD {_money(value_usd)}"
+        inputs[key] = Message(key="{value} × (1 − {pct}%) = {eligible}", args={
+            "value": _cash(item.market_value, item.currency), "pct": str(pct), "eligible": _cash(value_usd, "USD")})
     note = f"no haircut or FX rate for: {', '.join(missing)}" if missing else ("" if app.collateral else "no collateral")
     figures = [Figure(key="eligible_collateral_usd", label="Eligible collateral value (USD)", unit="USD",
                       value=eligible, formula="Σ market value × (1 − haircut) × FX rate to USD",
-                      inputs=inputs, note=note)]
+                      input_values=inputs, note=note)]
     if app.request.product == "sme_working_capital":
         exposure = None if loan_usd is None else app.exposure.existing_group_exposure + loan_usd
         figures.append(Figure(key="unsecured_exposure_usd", label="Unsecured exposure after the loan (USD)", unit="USD",
                               value=None if exposure is None else max(exposure - eligible, Decimal(0)),
                               formula="group exposure after the loan − eligible collateral value (not below 0)",
-                              inputs={"exposure after": _money(exposure) if exposure is not None else "n/a",
-                                      "eligible collateral": _money(eligible)}))
+                              input_values={"exposure after": _cash(exposure, "USD") if exposure is not None else "n/a",
+                                            "eligible collateral": _cash(eligible, "USD")}))
     return figures
