@@ -209,9 +209,11 @@ SIDEWAYS_JS = """() => {
   const right = main ? main.getBoundingClientRect().right : window.innerWidth;
   tables.forEach((table, i) => {
     const name = `table ${i + 1} (${(table.innerText || '').trim().split('\\n')[0].slice(0, 60)})`;
-    // The table itself and every box inside it that scrolls sideways (st.table's wrapper, the grid's scroller).
-    const boxes = [table, ...table.querySelectorAll('table, *')].filter(el => el === table || el.tagName === 'TABLE'
-        || ['auto', 'scroll'].includes(getComputedStyle(el).overflowX));
+    // Every box of the table that scrolls or cuts off sideways (st.table's wrapper, the grid's scroller) and
+    // st.table's own table. A box whose overflow is visible hides nothing: st.dataframe's own box is 10 px wider
+    // than it looks for the invisible resize handle of its last column, which no one scrolls to.
+    const boxes = [table, ...table.querySelectorAll('*')].filter(el => el.tagName === 'TABLE'
+        || getComputedStyle(el).overflowX !== 'visible');
     const over = boxes.find(wide);
     if (over) found.push(`${name}: ${over.scrollWidth} px wide in ${over.clientWidth} px`);
     if (table.getBoundingClientRect().right > right + 1) found.push(`${name}: reaches past the main area`);

@@ -296,6 +296,11 @@ def test_batch_drafts_the_sample_applications_with_a_summary(app_for, audit_path
     assert len(summary) == rows and set(summary["Draft recommendation"]) <= {
         "Approve", "Approve with conditions", "Decline", "Refer"}, "labels, never raw values"
     assert len(at.get("image")) >= 2, "the DSCR and LTV charts are shown"
+    # A caption says what its chart's title ("DSCR against policy limits (bar: …)") does not.
+    captions = [image.proto.imgs[0].caption for image in at.get("image")]
+    assert not [c for c in captions if "against policy limits" in c], captions
+    assert all(re.match(r"\d+ applications? plotted, \d+ outside their limit\. Limits: [≤≥] ", c) for c in captions), \
+        captions
     assert any(b.label.startswith("Download the notes") for b in at.get("download_button"))
     entry = AuditLog(audit_path).entries()[-1]
     assert entry.action == "batch" and len(entry.details["drafted"]) == rows

@@ -93,8 +93,9 @@ def test_mortgage_score_640_is_an_exception_for_the_retail_credit_manager_570_is
 def test_age_at_maturity_above_70_fails_the_retail_limit(statuses) -> None:  # type: ignore[no-untyped-def]
     _, checks, _ = review("APP-037", statuses)
     age = checks["mtg-age-at-maturity"]
-    assert (age.result, age.value, age.limit) == ("fail", "77.0 years", "≤ 70.0 years")
+    assert (age.result, age.value, age.limit) == ("fail", "77 years", "≤ 70 years")
     assert age.clause_label.startswith("NCB-RET-004 v4.0 §3.4.2")
+    assert (age.shown_value("zh"), age.shown_limit("zh")) == ("77岁", "≤ 70岁")  # an age in 岁, not 年
 
 
 def test_loan_terms_are_checked_against_the_product_standards(statuses) -> None:  # type: ignore[no-untyped-def]

@@ -202,6 +202,26 @@ def test_officer_asks_reviews_downloads_and_admin_audits(server: AppServer, page
     review_row = table.locator("tr").filter(has=page.locator("td[aria-colindex='4']", has_text="review"))
     expect(review_row.locator("td[aria-colindex='5']")).to_have_text("APP-002")
     shot(page, "07-audit")
+    assert_fits_the_window(page)  # the grid's columns laid out for 1400 px, none past its edge
+
+    # Which documents the officer's note rests on, in full below the grid, without scrolling sideways.
+    choose(page, "Action", "review")
+    note = [e for e in AuditLog(server.audit_log).entries() if (e.user, e.action) == ("officer", "review")][-1]
+    assert len(note.documents) >= 2, note.documents
+    entry = page.get_by_role("heading", name=re.compile(r"^Entry \d+: "))
+    expect(entry).to_have_text(f"Entry {note.seq}: review by officer", timeout=SLOW_MS)
+    documents = page.get_by_test_id("stTable").last.locator("tr").filter(has=page.get_by_text("Documents", exact=True))
+    expect(documents.locator("td").last).to_have_text(", ".join(note.documents))
+    assert_fits_the_window(page)
+    # Another row selected in the grid is the entry shown.
+    choose(page, "Action", "any")
+    second = [e for e in AuditLog(server.audit_log).entries() if e.user == "officer"][-2]
+    expect(entry).not_to_have_text(f"Entry {second.seq}: {second.action} by officer", timeout=SLOW_MS)
+    grid = page.get_by_test_id("stDataFrame").first.bounding_box()
+    page.mouse.click(grid["x"] + 15, grid["y"] + 35 + 35 + 17)  # the second row's selection box
+    expect(entry).to_have_text(f"Entry {second.seq}: {second.action} by officer", timeout=SLOW_MS)
+    settled(page)
+    shot(page, "07b-audit-entry")
 
     log = AuditLog(server.audit_log)
     assert log.verify().ok
@@ -343,6 +363,13 @@ def test_the_sample_batch_reads_in_a_1400_pixel_window(server: AppServer, page: 
     assert_fits_the_window(page)
     expect(summary).to_contain_text(re.compile("Approve|Decline|Refer"))
     expect(summary).not_to_contain_text(re.compile("approve_with_conditions|sme_working_capital|cre-oo-ltv"))
+    # A chart's caption says what its title does not: how many are plotted and outside, and the limits' clauses.
+    captions = page.get_by_test_id("stImageCaption")
+    expect(captions).not_to_have_count(0)
+    for caption in captions.all():
+        assert "against policy limits" not in caption.inner_text(), caption.inner_text()
+        expect(caption).to_have_text(re.compile(r"^\d+ applications? plotted, \d+ outside their limit\. Limits: .* under "
+                                                r"NCB-[A-Z]+-\d+ §"))
 
 
 def test_an_officer_pasting_the_audit_url_is_told_it_is_for_administrators(server: AppServer, page: Any) -> None:

@@ -45,12 +45,24 @@ def rounded(value: Decimal, places: int) -> Decimal:
 
 
 def shown(value: Decimal | None, unit: str) -> str:
-    """How a review note prints a figure: ratios 2 decimals, percentages and periods 1, money whole."""
+    """How a review note prints a figure: ratios 2 decimals, percentages 1, periods and ages 1 unless whole, money
+    whole."""
     if value is None:
         return "n/a"
     return {"x": lambda: f"{rounded(value, 2)}x", "%": lambda: f"{rounded(value, 1)}%",
-            "points": lambda: str(rounded(value, 0)), "months": lambda: f"{rounded(value, 1)} months",
-            "years": lambda: f"{rounded(value, 1)} years"}.get(unit, lambda: f"{unit} {rounded(value, 0):,}")()
+            "points": lambda: str(rounded(value, 0)), "months": lambda: plural(period(value), "month"),
+            "years": lambda: plural(period(value), "year"), "age": lambda: plural(period(value), "year"),
+            }.get(unit, lambda: f"{unit} {rounded(value, 0):,}")()
+
+
+def plural(number: str, unit: str) -> str:
+    return f"{number} {unit}" if number == "1" else f"{number} {unit}s"
+
+
+def period(value: Decimal) -> str:
+    """A period or an age to one decimal, a whole one without its '.0' (120 months, 7.5 months)."""
+    tenths = rounded(value, 1)
+    return str(int(tenths)) if tenths == int(tenths) else str(tenths)
 
 
 def balance_after(amount: Decimal, rate_pct: Decimal, months: int, paid: int) -> Decimal:
@@ -147,7 +159,7 @@ FIGURES: dict[str, Recompute] = {
                                                     or a.request.tenor_months, a.request.tenor_months)
                                       / a.request.amount * 100, "%"),
     "Borrower's age at final maturity": lambda a: (a.borrower.age + Decimal(a.request.tenor_months) / 12
-                                                   if a.borrower.age else None, "years"),
+                                                   if a.borrower.age else None, "age"),
     "Unsecured consumer lending after the loan (USD)": lambda a: (a.exposure.existing_group_exposure
                                                                   + usd(a.request.amount, a.request.currency), "USD"),
     "Years trading in the current business": lambda a: (a.borrower.years_in_business, "years"),
@@ -171,6 +183,9 @@ def rule_limit(rule: dict[str, Any], app: Application) -> Decimal | None:
     return Decimal(str(rule["value"]))
 
 
+ZH_PERIODS = {"months": "个月", "years": "年", "age": "岁"}  # an age in 岁 (45岁), a period in 年 (30年)
+
+
 def shown_zh(value: Decimal | None, unit: str) -> str:
     """How a Chinese note prints a figure (NCB-RNS-ZH-010 第十四条): money in 万元 to 2 decimals with the currency."""
     if value is None:
@@ -179,8 +194,8 @@ def shown_zh(value: Decimal | None, unit: str) -> str:
         return shown(value, unit)
     if unit == "points":
         return f"{rounded(value, 0)}分"
-    if unit in {"months", "years"}:
-        return f"{rounded(value, 1)}{'个月' if unit == 'months' else '年'}"
+    if unit in ZH_PERIODS:
+        return period(value) + ZH_PERIODS[unit]
     name = {"CNY": "人民币", "USD": "美元", "EUR": "欧元", "GBP": "英镑", "HKD": "港元"}[unit]
     return f"{name}{rounded(value / 10000, 2):,}万元" if abs(value) >= 10000 else f"{name}{rounded(value, 2):,}元"
 

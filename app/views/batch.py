@@ -22,7 +22,7 @@ from xiaoshen.batch import run_batch, summary_rows
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.review.messages import translate
 from xiaoshen.review.note import recommendation_label
-from xiaoshen.review.portfolio import CHART_METRICS, ratio_chart_svg
+from xiaoshen.review.portfolio import CHART_METRICS, chart_caption, ratio_chart_svg
 from xiaoshen.settings import PROJECT_ROOT
 
 APPLICATION_SUFFIXES = {".json", ".yaml", ".yml"}
@@ -178,7 +178,8 @@ if batch:
     # First letter up only: "DSCR" stays "DSCR", not "Dscr".
     tables.show_table(summary, columns={key: (h := translate(key, lang))[:1].upper() + h[1:] for key in summary[0]}
                       if summary else None)
+    # The chart's title names the ratio and how to read it; its caption says what the chart alone does not.
     for metric in CHART_METRICS:
-        svg = ratio_chart_svg(rows, metric)
+        svg = ratio_chart_svg(rows, metric, lang=lang)
         if svg:
-            st.image(svg, caption=f"{CHART_METRICS[metric]} against policy limits")
+            st.image(svg, caption=chart_caption(rows, metric, lang))

@@ -19,7 +19,7 @@ from xiaoshen.review.application import Application, load_application, note_lang
 from xiaoshen.review.edited import edited_docx, edited_html
 from xiaoshen.review.messages import clause_label, translate
 from xiaoshen.review.note import PRODUCT_NAME, ReviewNote, draft_note, recommendation_label
-from xiaoshen.review.render import RESULT, render_docx, render_html, render_markdown
+from xiaoshen.review.render import RESULT, input_texts, render_docx, render_html, render_markdown
 from xiaoshen.settings import PROJECT_ROOT
 
 SAMPLES = PROJECT_ROOT / "data" / "sample_applications"
@@ -167,7 +167,7 @@ if note is not None:
     # In full and wrapped (app/tables.py): a scrolling grid showed 10 of 13 rows and cut the inputs off.
     tables.show_table([{"figure": translate(f.label, lang), "value": f.display(lang),
                         "formula": translate(f.formula, lang),
-                        "inputs": "; ".join(f"{translate(k, lang)} = {translate(v, lang)}" for k, v in f.inputs.items()),
+                        "inputs": "; ".join(f"{k} = {v}" for k, v in input_texts(f, lang)),
                         "note": translate(f.note, lang)} for f in note.figures],
                       columns={key: translate("remarks" if key == "note" else key, lang).capitalize()
                                for key in ("figure", "value", "formula", "inputs", "note")},

@@ -54,6 +54,14 @@ _NOTE = {
     "Drafts for the credit officer, not credit decisions: the approval authority named in each note decides.":
         "以下均为供客户经理使用的初稿，不构成授信决策：由各报告所列有权审批人作出决定。",
     "{n} applications: {tally}.": "共{n}笔申请：{tally}。", "Key ratios against policy limits": "主要比率与政策限额对比",
+    # a ratio chart's title, and its caption: what the title does not say
+    "{metric} against policy limits (bar: value; black tick: limit; red: outside the limit)":
+        "{metric}与政策限额对比（条形：数值；黑色刻度：限额；红色：超出限额）",
+    "{n} application": "{n}笔申请", "{n} applications": "{n}笔申请",
+    "{plotted} plotted, {outside} outside their limit. Limits: {limits}.":
+        "图中{plotted}，其中{outside}笔超出限额。限额：{limits}。",
+    "{limit} under {clause} ({applications})": "{limit}，依据{clause}（{applications}）",
+    "{limit} ({applications})": "{limit}（{applications}）",
 }
 
 _SENTENCES = {

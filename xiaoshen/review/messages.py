@@ -40,7 +40,7 @@ class Money(BaseModel):
 
 
 class Quantity(BaseModel):
-    """A figure's value in its unit ('x', '%', 'points', 'months', 'years' or a currency code)."""
+    """A figure's value in its unit ('x', '%', 'points', 'months', 'years', 'age' or a currency code)."""
 
     value: Decimal | None
     unit: str
@@ -133,8 +133,14 @@ def money(amount: Decimal, currency: str, lang: str, places: int = 0) -> str:
     return f"{currency} {_number(amount, places, lang)}"
 
 
+# Periods and ages: (English singular, English plural, Chinese). An age is a count of years too, but Chinese
+# writes it in 岁 ("45岁"), a period in 年 ("30年"): the unit says which, never the value.
+PERIOD_UNITS = {"months": ("month", "months", "个月"), "years": ("year", "years", "年"), "age": ("year", "years", "岁")}
+
+
 def quantity(value: Decimal | None, unit: str, lang: str) -> str:
-    """Ratios to 2 decimals (1.20x), percentages to 1 (75.0%), periods to 1, scores whole, money as `money`."""
+    """Ratios to 2 decimals (1.20x), percentages to 1 (75.0%), periods and ages to 1 with no '.0' on a whole
+    one (120 months, 7.5 months, 120个月; an age 45 years, 45岁), scores whole, money as `money`."""
     if value is None:
         return translate("n/a", lang)
     if unit == "x":
@@ -143,10 +149,13 @@ def quantity(value: Decimal | None, unit: str, lang: str) -> str:
         return f"{_round(value, 1)}%"
     if unit == "points":
         return f"{_round(value, 0)}分" if lang == "zh" else str(_round(value, 0))
-    if unit in {"months", "years"}:
+    if unit in PERIOD_UNITS:
+        one, many, zh = PERIOD_UNITS[unit]
+        tenths = _round(value, 1)
+        number = f"{tenths:.0f}" if tenths == tenths.to_integral_value() else f"{tenths}"
         if lang == "zh":
-            return f"{_round(value, 1)}{'个月' if unit == 'months' else '年'}"
-        return f"{_round(value, 1)} {unit}"
+            return f"{number}{zh}"
+        return f"{number} {one if number == '1' else many}"
     return money(value, unit, lang)
 
 

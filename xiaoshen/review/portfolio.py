@@ -28,6 +28,7 @@ class RatioPoint(BaseModel):
     shown: str = Field(description="The value as the note displays it, e.g. '78.0%'.")
     shown_limit: str = Field(description="e.g. '≤ 75.0%'.")
     within: bool
+    clause: str = Field(default="", description="The clause that sets the limit, e.g. 'NCB-CRE-002 §5.3'.")
 
 
 class PortfolioRow(BaseModel):
@@ -62,7 +63,8 @@ def portfolio_row(note: ReviewNote, notes: dict[str, str] | None = None) -> Port
         value, limit = binding.figure_value, binding.limit_value
         assert value is not None and limit is not None
         points[metric] = RatioPoint(value=float(value), limit=float(limit), limit_kind=kind, shown=binding.value,
-                                    shown_limit=binding.limit, within=value <= limit if kind == "max" else value >= limit)
+                                    shown_limit=binding.limit, within=value <= limit if kind == "max" else value >= limit,
+                                    clause=f"{binding.clause.doc_id} §{binding.clause.section}")
     return PortfolioRow(
         id=note.application_id, borrower=note.borrower, product=note.product, recommendation=note.recommendation,
         approval_authority=note.authority.approver,
@@ -97,8 +99,12 @@ def csv_row(row: PortfolioRow, lang: str = "en") -> dict[str, str]:
             **{m: row.ratios.get(m, "") for m in CHART_METRICS}, "note": "; ".join(row.notes.values())}
 
 
-def ratio_chart_svg(rows: list[PortfolioRow], metric: str, *, width: int = 640) -> str:
-    """A horizontal bar per application for `metric`, with a tick at its own policy limit; '' if none has it."""
+CHART_TITLE = "{metric} against policy limits (bar: value; black tick: limit; red: outside the limit)"
+
+
+def ratio_chart_svg(rows: list[PortfolioRow], metric: str, *, width: int = 640, lang: str = "en") -> str:
+    """A horizontal bar per application for `metric`, with a tick at its own policy limit; '' if none has it.
+    Its title (CHART_TITLE, in `lang`) names the ratio and says how to read the chart."""
     points = [(r.id, r.points[metric]) for r in rows if metric in r.points]
     if not points:
         return ""
@@ -113,10 +119,10 @@ def ratio_chart_svg(rows: list[PortfolioRow], metric: str, *, width: int = 640) 
         return label_w + max(0.0, min(value, scale_max)) / scale_max * plot_w
 
     name = CHART_METRICS.get(metric, metric)
+    title = translate(CHART_TITLE, lang).format(metric=name)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="{escape(name)} against policy limits" font-family="sans-serif" font-size="11">',
-             f'<text x="{label_w}" y="12" font-weight="bold">{escape(name)} against policy limits '
-             '(bar: value; black tick: limit; red: outside the limit)</text>']
+             f'aria-label="{escape(title)}" font-family="sans-serif" font-size="11">',
+             f'<text x="{label_w}" y="12" font-weight="bold">{escape(title)}</text>']
     for i, (app_id, p) in enumerate(points):
         y = 20 + i * bar
         colour = "#3a7d44" if p.within else "#c0392b"
@@ -130,6 +136,29 @@ def ratio_chart_svg(rows: list[PortfolioRow], metric: str, *, width: int = 640) 
                   f'<text x="{width - value_w + 4}" y="{y + 12}">{escape(p.shown)}</text></g>']
     parts.append("</svg>")
     return "".join(parts)
+
+
+def chart_caption(rows: list[PortfolioRow], metric: str, lang: str = "en") -> str:
+    """What a ratio chart's title does not say, in `lang`: how many applications it plots, how many are outside
+    their limit, and each limit with the clause it comes from and how many applications it binds; '' if none."""
+    points = [r.points[metric] for r in rows if metric in r.points]
+    if not points:
+        return ""
+
+    def t(text: str) -> str:
+        return translate(text, lang)
+
+    def applications(n: int) -> str:
+        return t("{n} application" if n == 1 else "{n} applications").format(n=n)
+
+    binding: dict[tuple[str, str], int] = {}
+    for p in points:
+        binding[(p.shown_limit, p.clause)] = binding.get((p.shown_limit, p.clause), 0) + 1
+    limits = ("；" if lang == "zh" else "; ").join(
+        t("{limit} under {clause} ({applications})" if clause else "{limit} ({applications})").format(
+            limit=limit, clause=clause, applications=applications(n)) for (limit, clause), n in binding.items())
+    return t("{plotted} plotted, {outside} outside their limit. Limits: {limits}.").format(
+        plotted=applications(len(points)), outside=sum(not p.within for p in points), limits=limits)
 
 
 def render_summary_html(rows: list[PortfolioRow], title: str = "Portfolio summary of draft review notes",
@@ -156,7 +185,8 @@ def render_summary_html(rows: list[PortfolioRow], title: str = "Portfolio summar
         + cell(sep.join(_tr(x, lang) for x in r.failed_checks)) + cell(sep.join(_tr(x, lang) for x in r.exceptions))
         + cell(sep.join(_tr(x, lang) for x in r.not_assessable))
         + "".join(cell(r.ratios.get(m, "")) for m in CHART_METRICS) + f"<td>{links(r)}</td></tr>" for r in rows)
-    charts = "".join(f"<figure>{svg}</figure>" for svg in (ratio_chart_svg(rows, m) for m in CHART_METRICS) if svg)
+    charts = "".join(f"<figure>{svg}<figcaption>{escape(chart_caption(rows, m, lang))}</figcaption></figure>"
+                     for m in CHART_METRICS if (svg := ratio_chart_svg(rows, m, lang=lang)))
     tally = ("，" if lang == "zh" else ", ").join(
         f"{n} {recommendation_label(k, lang).lower()}" for k, n in counts.items())
     style = ("body{font-family:'Noto Sans CJK SC',sans-serif;margin:2em}table{border-collapse:collapse}"

@@ -25,7 +25,7 @@ class Figure(BaseModel):
     key: str = Field(description="Stable name, e.g. 'dscr', 'ltv'.")
     label: str
     value: Decimal | None = Field(description="None when it cannot be computed (see note).")
-    unit: str = Field(description="'x', '%', 'points', 'months', 'years', or a currency code.")
+    unit: str = Field(description="'x', '%', 'points', 'months', 'years', 'age' (years of age), or a currency code.")
     formula: str
     inputs: dict[str, str] = Field(default_factory=dict, description="The inputs in English (as `input_values` "
                                    "writes them in English, when those are given).")

@@ -79,7 +79,7 @@ def _balloon(app: Application) -> Figure:
 
 
 def _age_at_maturity(app: Application) -> Figure:
-    base = dict(key="age_at_maturity", label="Borrower's age at final maturity", unit="years",
+    base = dict(key="age_at_maturity", label="Borrower's age at final maturity", unit="age",
                 formula="age today + tenor months ÷ 12")
     if app.borrower.age is None:
         return Figure(**base, value=None, note="age not given")
