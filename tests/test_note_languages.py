@@ -39,7 +39,7 @@ def app_file(app_id: str) -> Path:
 def notes(sample_index: ClauseIndex) -> dict[str, ReviewNote]:
     return {n: draft_note(load_application(app_file(n)), index=sample_index, settings=sample_index.settings,
                           backend="extractive", prepared_by="Wang Fang")
-            for n in ["APP-001", "APP-002", "APP-024", "APP-038"]}
+            for n in ["APP-001", "APP-002", "APP-024", "APP-035", "APP-038"]}
 
 
 def cited(note: ReviewNote, numbers: list[int]) -> set[tuple[str, str]]:
@@ -56,6 +56,16 @@ def test_cre_notes_list_the_conditions_precedent_of_clause_9_2_each_cited(notes)
         assert item in words, item
     assert all(("NCB-CRE-002", "9.2") in cited(note, c.citations) for c in precedents)
     assert "state no specific conditions" not in render_markdown(note)
+
+
+def test_conditions_follow_the_use_of_the_home(notes) -> None:  # type: ignore[no-untyped-def]
+    first_home = render_markdown(notes["APP-038"], "zh")
+    conditions = first_home.split("七、授信条件")[1].split("八、")[0]
+    assert "出租型" not in conditions, "a first-home note lists no condition of a buy-to-let loan"
+    buy_to_let = notes["APP-035"]
+    landlord = [c for c in buy_to_let.conditions if "landlord's insurance" in c.text]
+    assert landlord and all(("NCB-RET-004", "3.8.3") in cited(buy_to_let, c.citations) for c in landlord)
+    assert not any("landlord" in c.text for c in notes["APP-001"].conditions)
 
 
 def test_a_clean_note_quotes_every_clause_its_checks_rest_on_and_the_audit_records_them(notes, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

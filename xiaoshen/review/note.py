@@ -225,7 +225,8 @@ def draft_note(app: Application, *, index: ClauseIndex, settings: Settings, rule
             numbering = {c.n: cite(c) for c in covenants.citations}
             conditions += [NoteStatement(text=s.text, kind="reasoning" if s.reasoning else "policy",
                                          citations=[numbering[n] for n in s.citations if n in numbering],
-                                         supported=s.supported) for s in covenants.sentences]
+                                         supported=s.supported) for s in covenants.sentences
+                           if not _for_other_occupancy(s.text, _occupancy(app))]
     risks = [NoteStatement(kind="reasoning", message=Message(
         key="{label} is {value} against {limit}; headroom is thin or negative.",
         args={"label": Term(term=c.label), "value": check_value(c), "limit": check_limit(c)}))
@@ -290,6 +291,25 @@ def _standard_conditions(app: Application, statuses: list[RuleStatus],
 
 _CONDITIONS: dict[tuple[str, ...], Answer] = {}
 _CONDITIONS_LOCK = threading.Lock()
+
+
+# How the mortgage standards name each use of the home. A retrieved condition scoped to another use ("借款人申请
+# 出租型住房贷款的，……还应提交" in a first-home note) is not a condition of this loan.
+OCCUPANCY_WORDS = {"first_home": ("first home", "owner-occupied", "首套", "自住"),
+                   "second_home": ("second home", "二套"), "buy_to_let": ("buy-to-let", "let to tenants", "出租型")}
+
+
+def _occupancy(app: Application) -> str | None:
+    return app.request.occupancy if app.request.product == "mortgage" else None
+
+
+def _for_other_occupancy(text: str, occupancy: str | None) -> bool:
+    """Whether a condition sentence names only other uses of the home than the application's."""
+    if occupancy is None:
+        return False
+    lowered = text.lower()
+    named = {use for use, words in OCCUPANCY_WORDS.items() if any(w in lowered for w in words)}
+    return bool(named) and occupancy not in named
 
 
 def clear_conditions_cache() -> None:

@@ -130,9 +130,11 @@ class ConditionRule(ClauseRule):
     products: list[str]
     kind: Literal["precedent", "covenant"]
     items: list[ConditionItem] = Field(min_length=1)
+    occupancy: list[str] | None = Field(default=None, description="Only for mortgages of these occupancy types.")
 
     def applies_to(self, app: Application) -> bool:
-        return app.request.product in self.products
+        return app.request.product in self.products and (self.occupancy is None or app.request.occupancy
+                                                          in self.occupancy)
 
     def items_for(self, app: Application) -> list[ConditionItem]:
         return [i for i in self.items if i.products is None or app.request.product in i.products]
