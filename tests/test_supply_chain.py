@@ -8,6 +8,7 @@ import base64
 import csv
 import hashlib
 import io
+import os
 import re
 import subprocess
 import sys
@@ -79,6 +80,11 @@ def test_the_locked_torch_hash_is_the_wheel_on_this_machines_disk() -> None:
 def test_the_makefile_installs_from_the_lock_with_hashes_and_has_lock_and_sbom() -> None:
     make = MAKEFILE.read_text(encoding="utf-8")
     assert re.search(r"pip\S* install .*--require-hashes -r requirements\.lock", make, re.I)
+    # uv installs the lock first (pip is the fallback), itself installed from its own hashed lock.
+    assert re.search(r"pip\S* install .*--require-hashes -r requirements-uv\.lock", make, re.I)
+    assert re.search(r"uv pip install .*--require-hashes \\\n\s*-r requirements\.lock", make, re.I)
+    assert re.fullmatch(r"(#.*\n)+uv==[\d.]+ \\\n\s+--hash=sha256:[0-9a-f]{64}\n",
+                        (ROOT / "requirements-uv.lock").read_text(encoding="utf-8"))
     assert re.search(r"pip\S* install .*--no-deps --no-build-isolation -e \.", make, re.I)
     assert not re.search(r"install .*-e '?\.\[", make), "an install that resolves extras bypasses the lock"
     assert re.search(r"^lock:.*\n\t.*scripts/lock.py", make, re.M)
@@ -130,6 +136,31 @@ def test_a_wheel_whose_hash_is_not_the_locked_one_fails_the_install(tmp_path: Pa
     assert not (tmp_path / "target" / "xiaoshen_probe.py").exists()
 
     accepted = _pip_install(tmp_path, wheels, f"xiaoshen-probe==1.0 --hash=sha256:{good}")
+    assert accepted.returncode == 0, accepted.stderr
+    assert (tmp_path / "target" / "xiaoshen_probe.py").exists()
+
+
+def test_uv_also_refuses_a_wheel_whose_hash_is_not_the_locked_one(tmp_path: Path) -> None:
+    uv = Path(sys.executable).parent / "uv"
+    if not uv.exists():
+        pytest.skip("uv is not installed in this environment (make install puts it there)")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel = _wheel(wheels, "xiaoshen_probe", "1.0")
+    good = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    lock = tmp_path / "requirements.lock"
+
+    def install(digest: str) -> subprocess.CompletedProcess[str]:
+        lock.write_text(f"xiaoshen-probe==1.0 --hash=sha256:{digest}\n")
+        return subprocess.run([str(uv), "pip", "install", "--no-index", "--find-links", str(wheels), "--target",
+                               str(tmp_path / "target"), "--python", sys.executable, "--require-hashes", "-r",
+                               str(lock)], capture_output=True, text=True, timeout=300,
+                              env={k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_"))})
+
+    refused = install(good[:-1] + ("0" if good[-1] != "0" else "1"))
+    assert refused.returncode != 0 and "hash mismatch" in refused.stderr.lower(), refused.stderr
+    assert not (tmp_path / "target" / "xiaoshen_probe.py").exists()
+    accepted = install(good)
     assert accepted.returncode == 0, accepted.stderr
     assert (tmp_path / "target" / "xiaoshen_probe.py").exists()
 
