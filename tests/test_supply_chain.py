@@ -83,6 +83,8 @@ def test_the_makefile_installs_from_the_lock_with_hashes_and_has_lock_and_sbom()
     # uv installs the lock first (pip is the fallback), itself installed from its own hashed lock.
     assert re.search(r"pip\S* install .*--require-hashes -r requirements-uv\.lock", make, re.I)
     assert re.search(r"uv pip install .*--require-hashes \\\n\s*-r requirements\.lock", make, re.I)
+    # Copied, not hard-linked from uv's cache: NLTK refuses to read a file with more than one link.
+    assert re.search(r"uv pip install .*--link-mode copy", make)
     assert re.fullmatch(r"(#.*\n)+uv==[\d.]+ \\\n\s+--hash=sha256:[0-9a-f]{64}\n",
                         (ROOT / "requirements-uv.lock").read_text(encoding="utf-8"))
     assert re.search(r"pip\S* install .*--no-deps --no-build-isolation -e \.", make, re.I)
