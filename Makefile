@@ -18,13 +18,14 @@ $(BIN)/python:
 # uv is given too: uv reads no pip config). uv (itself hash-locked in requirements-uv.lock) installs the
 # lock in seconds where pip takes minutes, which keeps `make test` on a fresh clone inside its budget;
 # if uv fails, pip installs the same lock. Files are copied, not hard-linked from uv's cache: NLTK refuses to
-# read a file with more than one link (its stopwords, which LlamaIndex's sentence splitter loads). The project itself last, without deps and without build
+# read a file with more than one link (its stopwords, which LlamaIndex's sentence splitter loads).
+# Bytecode is compiled at install, as pip does: otherwise every test process compiles what it imports. The project itself last, without deps and without build
 # isolation, so its build backend (setuptools) is the locked one too.
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 FIND_LINKS = $${PIP_FIND_LINKS:-$$($(PIP) config get global.find-links 2>/dev/null)}
 $(STAMP): requirements.lock requirements-uv.lock pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet --require-hashes -r requirements-uv.lock
-	UV_FIND_LINKS="$(FIND_LINKS)" $(BIN)/uv pip install --quiet --link-mode copy --python $(BIN)/python --require-hashes \
+	UV_FIND_LINKS="$(FIND_LINKS)" $(BIN)/uv pip install --quiet --link-mode copy --compile-bytecode --python $(BIN)/python --require-hashes \
 		-r requirements.lock || $(PIP) install --quiet --require-hashes -r requirements.lock
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
