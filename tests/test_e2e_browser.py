@@ -99,6 +99,9 @@ def shot(page: Any, name: str) -> None:
 def assert_fits_the_window(page: Any) -> None:
     """The page's tables are there and nothing scrolls sideways in the 1400-pixel window (VIEWPORT)."""
     assert page.viewport_size["width"] == VIEWPORT["width"] == 1400
+    # A page's text can be drawn before its tables (the Library's heading came first once on a fresh clone).
+    page.locator("#stMain [data-testid=stTable], #stMain [data-testid=stDataFrame]").first.wait_for(
+        state="visible", timeout=SLOW_MS)
     count, overflow = sideways(page)
     assert count > 0, "no table on the page: the check would pass on nothing"
     assert not overflow, overflow
