@@ -3,7 +3,8 @@
 Retrieval, rerank, the evidence bar, the draft and the conflict check each used to re-tokenise the
 question (jieba included) and look up its embedding; they now take one `Query`, built when the question
 arrives: its language, its keyword tokens with and without Chinese bigrams, the acronyms and long forms
-the policies define, the IDF weight of each content word, the versions it names, and its vector.
+the policies define and the defined terms it describes, the IDF weight of each content word, the
+versions it names, and its vector.
 """
 
 from __future__ import annotations
