@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import ingest
-from tests.conftest import CORPORA, RETRIEVAL_CORPUS, make_settings
+from tests.conftest import CORPORA, RETRIEVAL_CORPUS, make_settings, needs_corpora
 from tests.test_crash_consistency import HashEmbedding
 from xiaoshen.index import ClauseIndex
 from xiaoshen.retrieve import ClauseFilter, search
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (CORPORA / "en").is_dir(), reason="../shared/corpora is not present"),
+    needs_corpora,
 ]
 
 

@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import replace
 
-from tests.conftest import CORPORA
+from tests.conftest import CORPORA, needs_corpora
 from xiaoshen.index import CorpusStats, KeywordIndex, clause_metadata
 from xiaoshen.query import Query
 from xiaoshen.text import term_definitions
@@ -79,6 +79,7 @@ def _keyword() -> KeywordIndex:
     return KeywordIndex.build("b", [(c.clause_id, c.text, clause_metadata(c)) for c in clauses])
 
 
+@needs_corpora
 def test_a_question_in_the_words_of_a_definition_reaches_the_clause_that_uses_the_term() -> None:
     keyword = _keyword()
     query = Query.build("我们行董事的近亲属开的公司想来借钱，有什么限制？", keyword)
@@ -90,6 +91,7 @@ def test_a_question_in_the_words_of_a_definition_reaches_the_clause_that_uses_th
     assert "c1" not in [c.clause_id for c, _ in keyword.search(unexpanded, 10, lambda m: True)]
 
 
+@needs_corpora
 def test_a_question_naming_the_term_or_sharing_a_word_implies_nothing() -> None:
     keyword = _keyword()
     assert Query.build("商业银行可以向关系人发放信用贷款吗？", keyword).terms == ()

@@ -16,7 +16,7 @@ import pytest
 
 from ingest.pipeline import ingest
 from ingest.readers import SIDECAR_SUFFIX, read_document
-from tests.conftest import CORPORA, SAMPLE_POLICIES, make_settings
+from tests.conftest import CORPORA, SAMPLE_POLICIES, make_settings, needs_corpora
 from xiaoshen import index as index_module
 from xiaoshen.index import ClauseIndex, CorpusStats, KeywordIndex, clause_metadata
 from xiaoshen.retrieve import search
@@ -75,6 +75,7 @@ def policy_texts() -> list[str]:
     return samples + corpora
 
 
+@needs_corpora
 def test_the_acronym_scan_finds_exactly_what_the_old_pattern_found_on_the_policies() -> None:
     texts = policy_texts()
     assert len(texts) >= 20, "the sample policies and both corpora"
@@ -108,6 +109,7 @@ def test_the_acronym_scan_agrees_with_the_old_pattern_on_awkward_text() -> None:
     assert [acronym_definitions(t) for t in texts] == [old_acronym_definitions(t) for t in texts]
 
 
+@needs_corpora
 def test_the_acronym_scan_is_linear_and_much_faster_than_the_old_pattern() -> None:
     text = "\n\n".join(p.read_text(encoding="utf-8") for p in sorted(CORPORA.glob("*/*.md"))) * 2
     started = time.perf_counter()
