@@ -337,7 +337,7 @@ def filter_controls(user: User, documents: list[DocumentSummary], *, key_prefix:
 
 def clause_by_id(clause_id: str, user: User) -> Clause | None:
     """A clause the user may read, by id (None if it is gone or restricted)."""
-    clause = index().keyword_index().by_id.get(clause_id)
+    clause = index().clause(clause_id)
     return clause if clause is not None and reader_filter(user).allows(clause) else None
 
 

@@ -212,8 +212,10 @@ def test_an_ingest_killed_at_any_write_step_is_repaired_to_a_clean_ingest(
         assert sorted(c.text for c in reader.clauses() if c.doc_id == "TST-EDIT") == sorted(expected), (
             "a reader sees one whole version of the edited document")
         keyword = reader.keyword_index()  # the cache of the build before the crash is not trusted blindly
-        assert sorted(c.text for c in keyword.clauses if c.doc_id == "TST-EDIT") == sorted(expected)
-        assert len(keyword.clauses) == len(keyword.by_id) == len(reader.clauses()), "no clause twice"
+        indexed = reader.fetch(keyword.record_ids)
+        assert sorted(c.text for c in indexed.values() if c.doc_id == "TST-EDIT") == sorted(expected)
+        assert len(keyword) == len(indexed) == len(set(keyword.clause_ids)) == len(reader.clauses()), (
+            "no clause twice")
         found = search("minimum DSCR for a hotel loan", index=reader, settings=reader.settings, k=3)
         assert any(h.clause.doc_id == "TST-NEW" for h in found) == new_there
         assert all(c.doc_id != "TST-NEW" for c in reader.clauses()) != new_there

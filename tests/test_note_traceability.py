@@ -292,7 +292,7 @@ def test_every_number_in_the_exceptions_section_is_recomputed(drafted) -> None: 
 
 
 def test_every_policy_statement_and_check_cites_a_clause_in_the_index(drafted, sample_index: ClauseIndex) -> None:  # type: ignore[no-untyped-def]
-    clauses = {(c.doc_id, c.section) for c in sample_index.keyword_index().clauses}
+    clauses = {(c.doc_id, c.section) for c in sample_index.clauses()}
     for app, note, md in drafted:
         numbers = {c.n for c in note.citations}
         assert all((c.doc_id, c.section) in clauses for c in note.citations), app.id

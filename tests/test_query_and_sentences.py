@@ -110,10 +110,19 @@ def test_a_query_carries_the_acronyms_the_policies_define(sample_index: ClauseIn
     assert sample_index.query("小微企业贷款期限？").language == "zh"
 
 
-def test_the_keyword_side_keeps_only_what_its_filter_reads(sample_index: ClauseIndex) -> None:
+def test_the_keyword_side_keeps_ids_and_what_its_filter_reads_not_the_clauses(sample_index: ClauseIndex) -> None:
     keyword = sample_index.keyword_index()
-    assert keyword.metadatas and all("_node_content" not in m for m in keyword.metadatas)
-    assert all({"doc_id", "status", "access_public"} <= set(m) for m in keyword.metadatas)
+    rows = [keyword.filter_metadata(i) for i in range(len(keyword))]
+    assert rows and all("_node_content" not in m and "text" not in m for m in rows)
+    assert all({"doc_id", "status", "access_public", "section"} <= set(m) for m in rows)
+    # The document-level fields are held once per distinct set (a document version), not once per clause.
+    distinct = {tuple(sorted((k, v) for k, v in m.items() if k != "section")) for m in rows}
+    assert len(keyword.fields) == len(distinct) < len(rows) / 10
+    held = {k: type(v).__name__ for k, v in vars(keyword).items()}
+    assert not any("Clause" in t for t in held.values()), held
+    # What a hit needs comes from the store, by id.
+    clause = sample_index.clause(keyword.clause_ids[0])
+    assert clause is not None and clause.clause_id == keyword.clause_ids[0] and clause.text
 
 
 def test_vectors_of_another_embedding_object_are_kept_apart(tmp_path: Path) -> None:

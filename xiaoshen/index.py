@@ -47,9 +47,12 @@ from urllib.parse import urlparse
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
-from llama_index.core.vector_stores.types import MetadataFilters, VectorStoreQuery
+from llama_index.core.vector_stores.types import MetadataFilters
 from llama_index.core.vector_stores.utils import node_to_metadata_dict
 from llama_index.vector_stores.chroma import ChromaVectorStore
+
+# The store's own MetadataFilters -> Chroma `where` translation, so both searches filter alike.
+from llama_index.vector_stores.chroma.base import _to_chroma_filter
 
 from xiaoshen.embeddings import build_embedding
 from xiaoshen.errors import IndexStoreError
@@ -68,7 +71,7 @@ from xiaoshen.types import Clause, DocumentSummary
 
 _GET_PAGE = 5000  # Chroma caps how many records one get() may return
 _WRITE_BATCH = 5000  # clauses per upsert call
-KEYWORD_FORMAT = 5  # layout of the pickled KeywordIndex (and its Clause objects); older caches are rebuilt
+KEYWORD_FORMAT = 6  # layout of the pickled KeywordIndex; older caches are rebuilt
 LEGACY_WRITE = "legacy"  # the write id of records stored before write ids existed
 _TOTALS_ID = "totals"
 
@@ -365,17 +368,23 @@ class StoreState:
     repaired: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False)
 class KeywordIndex:
     """BM25 over every committed clause (jieba for Chinese, Snowball stems for English), with the corpus
-    statistics maintained at ingest."""
+    statistics maintained at ingest. It holds ids, filter fields and postings, not clause text: the hits'
+    text and metadata come from the store (`ClauseIndex.fetch`), so a client's memory does not grow with
+    the corpus's text (issue 16: 275 MB of Clause objects and 514 MB of node JSON at 100k clauses)."""
 
     build_id: str
-    clauses: list[Clause]
-    metadatas: list[dict[str, Any]]
+    record_ids: list[str]  # the Chroma id of each row
+    clause_ids: list[str]  # the clause id of each row (the record id without its write id)
+    # What the keyword side's filter reads, per row: the document-level fields shared by every row of one
+    # document version (`fields[field_of[row]]`) and the row's section.
+    fields: list[dict[str, Any]]
+    field_of: np.ndarray
+    sections: list[str]
     model: Any  # bm25s.BM25
-    record_ids: list[str] = field(default_factory=list)  # the Chroma id of each clause
-    stats: CorpusStats | None = None
+    stats: CorpusStats
     # source -> (write id, clauses, digest) of the manifests this index was built against
     manifests: dict[str, tuple[str, int, str]] = field(default_factory=dict)
     format: int = KEYWORD_FORMAT
@@ -386,34 +395,30 @@ class KeywordIndex:
     store: SentenceStore | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.stats is None:
-            self.stats = CorpusStats.of(self.clauses, self.store)
-        if not self.record_ids:
-            self.record_ids = [c.clause_id for c in self.clauses]
         # Acronyms the policies define ("debt service coverage ratio (DSCR)") -> long-form tokens.
         self.acronyms = self.stats.resolved_acronyms()
         self.terms = self.stats.resolved_terms()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "store": None}
+        return {k: v for k, v in self.__dict__.items() if k not in _DERIVED_STATE} | {"store": None}
+
+    def __len__(self) -> int:
+        return len(self.record_ids)
 
     @property
     def _document_frequency(self) -> dict[str, int]:
-        assert self.stats is not None
         return self.stats.df
 
     def idf(self, token: str) -> float:
         """Inverse document frequency over clauses; a word the corpus never uses weighs the most."""
-        assert self.stats is not None
         return math.log((self.stats.clauses + 1) / (self.stats.df.get(token, 0) + 0.5))
 
     def known(self, token: str) -> bool:
-        assert self.stats is not None
         return token in self.stats.df
 
     def in_vocabulary(self, token: str) -> bool:
         """Whether BM25 knows the token, Chinese character bigrams included (`known` counts words only)."""
-        return bool(self.clauses) and token in self.model.vocab_dict
+        return bool(self.record_ids) and token in self.model.vocab_dict
 
     def words(self, text: str) -> set[str]:
         """Keyword tokens of `text` (no bigrams) with the defined acronyms of the words it has."""
@@ -438,17 +443,18 @@ class KeywordIndex:
         return dict(out)
 
     @cached_property
-    def by_id(self) -> dict[str, Clause]:
-        return {c.clause_id: c for c in self.clauses}
-
-    @cached_property
-    def by_record(self) -> dict[str, Clause]:
-        return dict(zip(self.record_ids, self.clauses, strict=True))
-
-    @cached_property
     def record_of(self) -> dict[str, str]:
-        """Clause id -> the Chroma id holding it."""
-        return {c.clause_id: r for r, c in zip(self.record_ids, self.clauses, strict=True)}
+        """Clause id -> the Chroma id of its committed record."""
+        return dict(zip(self.clause_ids, self.record_ids, strict=True))
+
+    @cached_property
+    def clause_of(self) -> dict[str, str]:
+        """Committed Chroma id -> its clause id (a record missing here is not committed)."""
+        return dict(zip(self.record_ids, self.clause_ids, strict=True))
+
+    def filter_metadata(self, row: int) -> dict[str, Any]:
+        """The fields `retrieve.ClauseFilter.matches` reads, for one row."""
+        return {**self.fields[int(self.field_of[row])], "section": self.sections[row]}
 
     @classmethod
     def build(cls, build_id: str, records: list[tuple[str, str, dict[str, Any]]], *,
@@ -461,32 +467,44 @@ class KeywordIndex:
         what is new."""
         import bm25s
 
-        clauses = [clause_from_record(i, t, m) for i, t, m in records]
         total = CorpusStats() if stats is None else stats.copy()
-        texts = [searchable_text(c) for c in clauses]
-        pairs = store.token_pairs(texts) if store else [keyword_token_pair(t) for t in texts]
         corpus: list[list[str]] = []
-        for clause, (tokens, plain) in zip(clauses, pairs, strict=True):
-            corpus.append(list(tokens) or ["\u2205"])
-            if stats is None or (derive and clause.source in derive):
-                total.count(clause, list(plain))
+        fields: dict[tuple[tuple[str, Any], ...], int] = {}
+        field_of: list[int] = []
+        clause_ids: list[str] = []
+        sections: list[str] = []
+        # In slices, so the Clause objects of a large corpus are never all alive at once.
+        for start in range(0, len(records), _GET_PAGE):
+            chunk = records[start:start + _GET_PAGE]
+            clauses = [clause_from_record(i, t, m) for i, t, m in chunk]
+            texts = [searchable_text(c) for c in clauses]
+            pairs = store.token_pairs(texts) if store else [keyword_token_pair(t) for t in texts]
+            for clause, (tokens, plain), (_, _, meta) in zip(clauses, pairs, chunk, strict=True):
+                corpus.append(list(tokens) or ["\u2205"])
+                if stats is None or (derive and clause.source in derive):
+                    total.count(clause, list(plain))
+                shared = tuple(sorted((k, v) for k, v in filter_fields(meta).items() if k != "section"))
+                field_of.append(fields.setdefault(shared, len(fields)))
+                clause_ids.append(clause.clause_id)
+                sections.append(clause.section)
         model = bm25s.BM25()
         if corpus:
             model.index(corpus, show_progress=False)
-        return cls(build_id, clauses, [filter_fields(m) for _, _, m in records], model, [i for i, _, _ in records],
-                   total, dict(manifests or {}), store=store)
+        return cls(build_id, [i for i, _, _ in records], clause_ids, [dict(f) for f in fields],
+                   np.asarray(field_of, dtype=np.int32), sections, model, total, dict(manifests or {}), store=store)
 
-    def search(self, query: Query | str, k: int, keep: Callable[[dict[str, Any]], bool]) -> list[tuple[Clause, float]]:
+    def search(self, query: Query | str, k: int, keep: Callable[[dict[str, Any]], bool]) -> list[tuple[str, float]]:
+        """The best `k` rows `keep` admits by BM25, as (Chroma record id, score)."""
         # A question may use the acronym where the clause spells it out, or the other way round, or
         # describe a defined term in its definition's words: the query's tokens carry both.
         if isinstance(query, str):
             query = Query.build(query, self)
-        tokens = [t for t in query.bm25_tokens if t in self.model.vocab_dict] if self.clauses else []
+        tokens = [t for t in query.bm25_tokens if t in self.model.vocab_dict] if self.record_ids else []
         if not tokens or k <= 0:
             return []
         scores = np.asarray(self.model.get_scores(tokens), dtype=np.float64)
         positive = np.flatnonzero(scores > 0)
-        hits: list[tuple[Clause, float]] = []
+        hits: list[tuple[str, float]] = []
         seen, width = 0, max(4 * k, 64)
         # Rank only the best few (the filter may reject some: widen and go on where the last round ended).
         while seen < len(positive) and len(hits) < k:
@@ -494,10 +512,16 @@ class KeywordIndex:
             for i in ranked[seen:]:
                 if len(hits) >= k:
                     break
-                if keep(self.metadatas[i]):
-                    hits.append((self.clauses[i], float(scores[i])))
+                if keep(self.filter_metadata(i)):
+                    hits.append((self.record_ids[i], float(scores[i])))
             seen, width = len(ranked), width * 4
         return hits
+
+
+_ADMISSION_FIELDS = frozenset({"source", "write_id", "seq", "content_hash"})  # what _admit reads
+_SUMMARY_FIELDS = frozenset({"doc_id", "title", "version", "effective_date", "status", "language", "format",
+                             "access", "normalised", "suspicious", "ocr_pages"})
+_DERIVED_STATE = frozenset({"record_of", "clause_of", "terms_by_word"})  # rebuilt on first use, not pickled
 
 
 def _best(scores: np.ndarray, candidates: np.ndarray, width: int) -> np.ndarray:
@@ -591,6 +615,7 @@ class ClauseIndex:
             )
         self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
         self._keyword: KeywordIndex | None = None
+        self._listing: tuple[str, list[DocumentSummary]] | None = None
         self._keyword_lock = threading.RLock()
         self._vector_lock = threading.Lock()
         self._query_vectors: OrderedDict[str, list[float]] = OrderedDict()
@@ -626,9 +651,11 @@ class ClauseIndex:
         """The collection's metadata as stored now (the collection object keeps the copy it was opened with)."""
         return dict(self._client.get_collection(self.settings.collection).metadata or {})
 
-    def _raw_records(self, where: dict[str, Any] | None = None,
-                     include_text: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
-        """(id, text, metadata) for every stored record matching `where`, committed or not, in pages."""
+    def _raw_records(self, where: dict[str, Any] | None = None, include_text: bool = True,
+                     fields: frozenset[str] | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+        """(id, text, metadata) for every stored record matching `where`, committed or not, in pages;
+        `fields` keeps only those metadata keys, page by page (a listing need not hold every record's
+        node JSON at once: about 1 kB a clause)."""
         include = ["metadatas", "documents"] if include_text else ["metadatas"]
         out: list[tuple[str, str, dict[str, Any]]] = []
         offset = 0
@@ -636,7 +663,10 @@ class ClauseIndex:
             page = self.collection.get(where=where, include=include, limit=_GET_PAGE, offset=offset)
             ids = page["ids"]
             docs = page.get("documents") or [""] * len(ids)
-            out.extend(zip(ids, docs, page["metadatas"], strict=True))
+            metas = page["metadatas"]
+            if fields is not None:
+                metas = [{k: v for k, v in m.items() if k in fields} for m in metas]
+            out.extend(zip(ids, docs, metas, strict=True))
             if len(ids) < _GET_PAGE:
                 return out
             offset += _GET_PAGE
@@ -654,19 +684,32 @@ class ClauseIndex:
                 return manifests
             offset += _GET_PAGE
 
-    def records(self, where: dict[str, Any] | None = None,
-                include_text: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
-        """(record id, text, metadata) for every committed clause matching `where`, by source."""
-        raw = self._raw_records(where, include_text)
+    def records(self, where: dict[str, Any] | None = None, include_text: bool = True,
+                fields: frozenset[str] | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+        """(record id, text, metadata) for every committed clause matching `where`, by source (`fields`:
+        only these metadata keys, besides those admission reads)."""
+        raw = self._raw_records(where, include_text, None if fields is None else fields | _ADMISSION_FIELDS)
         return _admit(raw, self._read_manifests())[0]
 
     def clauses(self, where: dict[str, Any] | None = None) -> list[Clause]:
         return [clause_from_record(i, t, m) for i, t, m in self.records(where)]
 
     def documents(self) -> list[DocumentSummary]:
-        """One summary per (doc id, version), from the clause metadata."""
+        """One summary per (doc id, version), from the clause metadata; read once per build (the app lists
+        the documents on every page, and at 100k clauses a listing reads 100k records)."""
+        build_id = self.build_id
+        cached = self._listing
+        if cached is not None and cached[0] == build_id:
+            return list(cached[1])
+        summaries = self._summarise()
+        stored = self._stored_metadata()
+        if not stored.get("writing") and stored.get("build_id") == build_id:  # as the keyword cache
+            self._listing = (build_id, summaries)
+        return list(summaries)
+
+    def _summarise(self) -> list[DocumentSummary]:
         grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-        for _, _, meta in self.records(include_text=False):
+        for _, _, meta in self.records(include_text=False, fields=_SUMMARY_FIELDS):
             grouped[(meta["doc_id"], str(meta["version"]), meta["source"])].append(meta)
         summaries = []
         for (doc_id, version, source), metas in grouped.items():
@@ -688,7 +731,7 @@ class ClauseIndex:
     def source_hashes(self) -> dict[str, set[str]]:
         """Content hashes of the committed clauses per source file."""
         hashes: dict[str, set[str]] = defaultdict(set)
-        for _, _, meta in self.records(include_text=False):
+        for _, _, meta in self.records(include_text=False, fields=frozenset({"source", "content_hash"})):
             hashes[meta["source"]].add(meta.get("content_hash", ""))
         return dict(hashes)
 
@@ -804,24 +847,47 @@ class ClauseIndex:
     def _vector_of(self, query: Query | str) -> np.ndarray:
         return query.vector if isinstance(query, Query) else np.asarray(self.query_vector(query), dtype=np.float32)
 
+    def fetch(self, record_ids: list[str]) -> dict[str, Clause]:
+        """The clauses of the given Chroma records, read from the store (the client keeps no clause text)."""
+        out: dict[str, Clause] = {}
+        wanted = list(dict.fromkeys(record_ids))
+        for start in range(0, len(wanted), _GET_PAGE):
+            got = self.collection.get(ids=wanted[start:start + _GET_PAGE], include=["documents", "metadatas"])
+            for rid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True):
+                out[rid] = clause_from_record(rid, text or "", meta)
+        return out
+
+    def clause(self, clause_id: str) -> Clause | None:
+        """The committed clause with this id, or None."""
+        record = self.keyword_index().record_of.get(clause_id)
+        return self.fetch([record]).get(record) if record else None
+
+    def keyword_search(self, query: Query | str, k: int,
+                       keep: Callable[[dict[str, Any]], bool]) -> list[tuple[Clause, float]]:
+        """The best `k` committed clauses `keep` admits by BM25; returns (clause, BM25 score)."""
+        hits = self.keyword_index().search(query, k, keep)
+        clauses = self.fetch([r for r, _ in hits])
+        return [(clauses[r], score) for r, score in hits if r in clauses]
+
     def dense_search(self, query: Query | str, k: int, filters: MetadataFilters | None) -> list[tuple[Clause, float]]:
         """Nearest clauses by embedding, filtered inside the Chroma query; returns (clause, cosine)."""
-        # Resolve ids through the keyword index's records: the node JSON LlamaIndex stores keeps the
-        # metadata of the first write, while statuses change when a newer version arrives; and only
-        # committed clauses are there.
+        # Straight to the collection, not through ChromaVectorStore.query: that rebuilds each hit from the
+        # node JSON LlamaIndex stored at the first write, whose status is stale once a newer version
+        # arrives; the record's own fields are current. Only committed records count.
         keyword = self.keyword_index()
-        if not keyword.clauses:
+        if not len(keyword):
             return []
         vector = self._vector_of(query).tolist()
-        result = self.vector_store.query(
-            VectorStoreQuery(query_embedding=vector, similarity_top_k=k, filters=filters)
-        )
-        by_record = keyword.by_record
+        where = _to_chroma_filter(filters) if filters is not None and filters.filters else None
+        result = self.collection.query(query_embeddings=[vector], n_results=k, where=where,
+                                       include=["documents", "metadatas", "distances"])
         hits = []
-        for node_id, similarity in zip(result.ids or [], result.similarities or [], strict=True):
-            if node_id in by_record:
-                # ChromaVectorStore reports exp(-distance); for cosine space that is exp(cos - 1).
-                hits.append((by_record[node_id], 1.0 + float(np.log(max(similarity, 1e-12)))))
+        for rid, text, meta, distance in zip(result["ids"][0], (result["documents"] or [[]])[0],
+                                             (result["metadatas"] or [[]])[0], (result["distances"] or [[]])[0],
+                                             strict=True):
+            if rid in keyword.clause_of:
+                # The collection's space is cosine: distance = 1 - cosine.
+                hits.append((clause_from_record(rid, text or "", meta), 1.0 - float(distance)))
         return hits
 
     def query_vector(self, query: str) -> list[float]:
@@ -871,9 +937,7 @@ class ClauseIndex:
         if vectors.size == 0:
             return {}
         cosines = cosines_to(self._vector_of(query), vectors)
-        by_record = keyword.by_record
-        return {by_record[r].clause_id if r in by_record else r: c
-                for r, c in zip(stored["ids"], cosines.tolist(), strict=True)}
+        return {keyword.clause_of.get(r, r): c for r, c in zip(stored["ids"], cosines.tolist(), strict=True)}
 
     # --- writing ----------------------------------------------------------------------------------
 

@@ -148,7 +148,7 @@ def search(
     if conf.dense_weight_zh is not None and query.language == "zh":
         dense_weight = conf.dense_weight_zh
     dense = index.dense_search(query, conf.candidates, filters.to_metadata_filters())
-    sparse = index.keyword_index().search(query, conf.candidates, filters.matches)
+    sparse = index.keyword_search(query, conf.candidates, filters.matches)
 
     fused: dict[str, dict[str, Any]] = {}
 

@@ -41,6 +41,7 @@ from xiaoshen.review.rules import (
     current_clauses,
     find_clause,
     load_rulebook,
+    referenced_documents,
     verify_rules,
 )
 from xiaoshen.settings import PROJECT_ROOT, Settings
@@ -143,11 +144,11 @@ def draft_note(app: Application, *, index: ClauseIndex, settings: Settings, rule
     rulebook = load_rulebook(rules_path)
     if rulebook.authority is None:
         raise XiaoshenError(f"{rules_path} has no authority matrix", "add the 'authority' section")
-    clauses = current_clauses(index)
+    clauses = current_clauses(index, referenced_documents(rulebook))
     _require_policies(rulebook, app.request.product, clauses)
     fx = settings.review.fx_to_usd
     figures = compute_figures(app, fx, haircuts=rulebook.haircut_pct())
-    statuses = verify_rules(rulebook.all_rules(), index)
+    statuses = verify_rules(rulebook.all_rules(), index, clauses)
     checks = run_checks(app, figures, statuses)
     prohibited = screen_prohibited(app, statuses)
     checks += [prohibited] if prohibited else []

@@ -8,7 +8,7 @@ version of its document has the clause and the clause still prints the threshold
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -220,25 +220,53 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def current_clauses(index: ClauseIndex) -> dict[tuple[str, str], list[Clause]]:
-    """Current clauses by (doc id, section), parts in order: what rules and citations are resolved against."""
+def referenced_documents(*models: BaseModel) -> set[str]:
+    """The doc id of every clause reference anywhere in the given rules (nested routes and maps included)."""
+    found: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, ClauseRef):
+            found.add(value.doc_id)
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    for model in models:
+        walk(model)
+    return found
+
+
+def current_clauses(index: ClauseIndex, doc_ids: Iterable[str]) -> dict[tuple[str, str], list[Clause]]:
+    """The current clauses of these documents by (doc id, section), parts in order: what rules and
+    citations are resolved against. Read from the store for just these documents, not the whole corpus."""
+    wanted = sorted(set(doc_ids))
+    if not wanted:
+        return {}
+    doc = {"doc_id": wanted[0]} if len(wanted) == 1 else {"doc_id": {"$in": wanted}}
     found: dict[tuple[str, str], list[Clause]] = {}
-    for clause in index.keyword_index().clauses:
-        if clause.status == "current":
-            found.setdefault((clause.doc_id, clause.section), []).append(clause)
+    for clause in index.clauses(where={"$and": [doc, {"status": "current"}]}):
+        found.setdefault((clause.doc_id, clause.section), []).append(clause)
     return {key: sorted(parts, key=lambda c: c.part) for key, parts in found.items()}
 
 
-def find_clause(index: ClauseIndex | dict[tuple[str, str], list[Clause]], ref: ClauseRef) -> Clause | None:
+def find_clause(clauses: dict[tuple[str, str], list[Clause]], ref: ClauseRef) -> Clause | None:
     """The current clause a reference names (its first part), or None if the current version lacks it."""
-    clauses = current_clauses(index) if isinstance(index, ClauseIndex) else index
     parts = clauses.get((ref.doc_id, ref.section))
     return parts[0] if parts else None
 
 
-def verify_rules(rules: Sequence[ClauseRule], index: ClauseIndex) -> list[RuleStatus]:
-    """Check each rule against the current version of its clause in the index."""
-    current = current_clauses(index)
+def verify_rules(rules: Sequence[ClauseRule], index: ClauseIndex,
+                 current: dict[tuple[str, str], list[Clause]] | None = None) -> list[RuleStatus]:
+    """Check each rule against the current version of its clause in the index (`current`: those clauses,
+    when the caller has already read them)."""
+    if current is None:
+        current = current_clauses(index, referenced_documents(*rules))
     statuses = []
     for rule in rules:
         clauses = current.get((rule.clause.doc_id, rule.clause.section))
