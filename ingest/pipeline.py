@@ -128,6 +128,13 @@ def ingest(
                     removed = index.delete_source(source)
                     report.outcomes.append(FileOutcome(source, "removed", clauses=removed))
         refresh_statuses(index)
+    if any(o.status in {"added", "updated", "removed"} for o in report.outcomes):
+        # The writer rebuilds and caches the keyword index of the new build, so the next reader only loads
+        # it: at 100k clauses the rebuild is a minute, which the ingest pays instead of the next question.
+        try:
+            index.keyword_index()
+        except XiaoshenError as exc:
+            tell(f"the keyword index will be rebuilt by the next reader: {exc}")
     return report
 
 

@@ -269,7 +269,7 @@ def test_a_stale_cache_is_not_trusted_when_the_commits_differ(tmp_path: Path, em
     with cache.open("wb") as fh:
         pickle.dump(cached, fh)
     reopened = ClauseIndex(settings, embedding=embedding).keyword_index()
-    assert len(reopened.clauses) == 3 and reopened.manifests
+    assert len(reopened) == 3 and reopened.manifests
 
 
 # --- per query ------------------------------------------------------------------------------------
@@ -284,10 +284,10 @@ def test_bm25_ranks_the_top_k_with_ties_in_index_order_past_the_filter() -> None
     texts = ["overdraft limit"] * 150 + ["overdraft limit limit"] * 3 + ["unrelated words"] * 10
     clauses = [_clause(n, t) for n, t in enumerate(texts)]
     keyword = KeywordIndex.build("b", [(c.clause_id, c.text, clause_metadata(c)) for c in clauses])
-    top = [c.clause_id for c, _ in keyword.search("overdraft limit", 5, lambda m: True)]
+    top = [rid for rid, _ in keyword.search("overdraft limit", 5, lambda m: True)]
     assert top[:3] == ["c150", "c151", "c152"] and top[3:] == ["c0", "c1"]
     # A filter that rejects most candidates widens the ranking and keeps the same order.
-    odd = [c.clause_id for c, _ in keyword.search("overdraft limit", 4, lambda m: int(m["section"]) % 2 == 1
+    odd = [rid for rid, _ in keyword.search("overdraft limit", 4, lambda m: int(m["section"]) % 2 == 1
                                                     and int(m["section"]) > 100)]
     assert odd == ["c151", "c101", "c103", "c105"]
     everything = keyword.search("overdraft limit", 1000, lambda m: True)
@@ -302,7 +302,7 @@ def test_bm25_top_k_equals_a_full_stable_sort() -> None:
     for query in ["loan limit", "debt cover ratio", "fee"]:
         scores = np.asarray(keyword.model.get_scores(keyword_tokens(query)), dtype=np.float64)
         expected = [f"c{i}" for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:30]
-        assert [c.clause_id for c, _ in keyword.search(query, 30, lambda m: True)] == expected
+        assert [rid for rid, _ in keyword.search(query, 30, lambda m: True)] == expected
 
 
 def test_dense_search_asks_chroma_for_no_count_per_query(sample_index: ClauseIndex,
@@ -313,3 +313,24 @@ def test_dense_search_asks_chroma_for_no_count_per_query(sample_index: ClauseInd
     monkeypatch.setattr(type(sample_index.collection), "count", no_count)
     hits = search("maximum LTV for owner-occupied CRE", index=sample_index, settings=sample_index.settings, k=3)
     assert hits and hits[0].clause.doc_id == "NCB-CRE-002"
+
+
+def test_an_ingest_leaves_the_keyword_index_of_its_build_for_the_next_reader(
+        tmp_path: Path, embedding, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "p"
+    write_policy(folder, "overdraft.md")
+    settings = make_settings(tmp_path / "index")
+    ingest([folder], index=ClauseIndex(settings, embedding=embedding))
+    write_policy(folder, "overdraft.md", limit="75,000")
+    writer = ClauseIndex(settings, embedding=embedding)
+    ingest([folder], index=writer)
+
+    def no_rebuild(*_: object, **__: object) -> KeywordIndex:
+        raise AssertionError("the reader rebuilt the keyword index")
+
+    monkeypatch.setattr(KeywordIndex, "build", no_rebuild)
+    reader = ClauseIndex(settings, embedding=embedding)
+    keyword = reader.keyword_index()
+    assert keyword.build_id == reader.build_id == writer.build_id
+    hits = reader.keyword_search("overdraft limit", 3, lambda m: True)
+    assert hits and any("75,000" in c.text for c, _ in hits)
