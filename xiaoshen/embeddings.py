@@ -23,6 +23,8 @@ from xiaoshen.model_files import verify_package_model
 from xiaoshen.settings import EmbeddingSettings
 from xiaoshen.text import detect_language
 
+MINILM_DIM = 384
+
 
 def _minilm_path() -> str:
     """The packaged MiniLM folder, after its files are checked against xiaoshen/models.toml."""
@@ -30,33 +32,51 @@ def _minilm_path() -> str:
 
 
 class MiniLMEmbedding(BaseEmbedding):
-    """all-MiniLM-L6-v2 through sentence-transformers, loaded from the package directory, offline."""
+    """all-MiniLM-L6-v2, loaded from the package directory, offline: questions through the numpy forward
+    pass of xiaoshen/minilm.py (a cold process answers without importing torch), clause text in batches
+    through sentence-transformers, the reference both are tested against."""
 
-    _model: Any = PrivateAttr()
+    _batch_model: Any = PrivateAttr(default=None)
+    _query_model: Any = PrivateAttr(default=None)
+    _threads: int = PrivateAttr(default=0)
 
     def __init__(self, batch_size: int = 32, threads: int = 0, **kwargs: Any) -> None:
         super().__init__(model_name="all-MiniLM-L6-v2", embed_batch_size=batch_size, **kwargs)
-        from sentence_transformers import SentenceTransformer
-
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)  # process-wide: torch has no per-model setting
-
-        self._model = SentenceTransformer(_minilm_path(), device="cpu", local_files_only=True)
+        self._threads = threads
 
     @classmethod
     def class_name(cls) -> str:
         return "XiaoshenMiniLM"
 
+    def _sentence_transformer(self) -> Any:
+        if self._batch_model is None:
+            from sentence_transformers import SentenceTransformer
+
+            if self._threads:
+                import torch
+
+                torch.set_num_threads(self._threads)  # process-wide: torch has no per-model setting
+            self._batch_model = SentenceTransformer(_minilm_path(), device="cpu", local_files_only=True)
+        return self._batch_model
+
     def _encode(self, texts: list[str]) -> list[list[float]]:
-        vectors = self._model.encode(
+        vectors = self._sentence_transformer().encode(
             texts, batch_size=self.embed_batch_size, normalize_embeddings=True, show_progress_bar=False
         )
         return [v.tolist() for v in np.asarray(vectors, dtype=np.float32)]
 
+    def encode_queries(self, queries: list[str]) -> list[list[float]]:
+        """Question vectors, through the numpy forward pass (the same vectors to about 1e-7)."""
+        if self._query_model is None:
+            from pathlib import Path
+
+            from xiaoshen.minilm import NumpyMiniLM
+
+            self._query_model = NumpyMiniLM(Path(_minilm_path()))
+        return [v.tolist() for v in self._query_model.encode(queries)]
+
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self._encode([query])[0]
+        return self.encode_queries([query])[0]
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._encode([text])[0]
@@ -123,12 +143,16 @@ class FusedEmbedding(BaseEmbedding):
 
     def _fuse(self, texts: list[str], *, query: bool) -> list[list[float]]:
         scale = 1 / math.sqrt(2)
-        english = np.asarray(self._english._encode(texts), dtype=np.float32)
         multilingual = np.asarray(self._multilingual._encode(texts), dtype=np.float32)
         if query:
             zh = np.array([detect_language(t) == "zh" for t in texts])
-            english[zh] = 0.0
+            english = np.zeros((len(texts), MINILM_DIM), dtype=np.float32)
+            if not zh.all():  # a Chinese question's English half is zero: no need to compute it
+                english[~zh] = np.asarray(self._english.encode_queries([t for t, z in zip(texts, zh, strict=True)
+                                                                        if not z]), dtype=np.float32)
             multilingual[~zh] *= self._use_weight_en
+        else:
+            english = np.asarray(self._english._encode(texts), dtype=np.float32)
         return [v.tolist() for v in np.concatenate([english * scale, multilingual * scale], axis=1)]
 
     def _get_query_embedding(self, query: str) -> list[float]:
