@@ -173,10 +173,23 @@ def ask(page: Any, question: str) -> Any:
 
 def choose(page: Any, label: str, option: str) -> None:
     """Pick an option of a st.selectbox by typing it (the list is virtualised)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     box = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True))
-    box.click()
-    page.keyboard.type(option)
-    page.get_by_role("option", name=option).first.click()
+    wanted = page.get_by_role("option", name=option).first
+    # A run that redraws the box just after the click (the page's own rerun as it settles) closes its list
+    # and the typed text goes nowhere: open it again, as a user would, up to three times.
+    for attempt in range(3):
+        settled(page)
+        box.click()
+        page.keyboard.type(option)
+        try:
+            wanted.click(timeout=15_000 if attempt < 2 else SLOW_MS)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
     settled(page)
 
 
