@@ -18,11 +18,11 @@ from xiaoshen.retrieve import search
 from xiaoshen.settings import Settings
 
 OPENING = "Opening the policy index…"
-EMBEDDING = "Loading the embedding model (first use, ~15 s)…"
+EMBEDDING = "Loading the embedding model (first use, a few seconds)…"
 KEYWORDS = "Loading the keyword index…"
 SEARCH = "Preparing search (word splitter and ranking, first use)…"
 # Chinese renderings of the phases, shown beside the English (the app is bilingual where it matters).
-CHINESE = {OPENING: "正在打开政策索引…", EMBEDDING: "正在加载向量模型（首次约 15 秒）…",
+CHINESE = {OPENING: "正在打开政策索引…", EMBEDDING: "正在加载向量模型（首次需数秒）…",
            KEYWORDS: "正在加载关键词索引…", SEARCH: "正在准备检索…"}
 
 

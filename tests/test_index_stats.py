@@ -334,3 +334,11 @@ def test_an_ingest_leaves_the_keyword_index_of_its_build_for_the_next_reader(
     assert keyword.build_id == reader.build_id == writer.build_id
     hits = reader.keyword_search("overdraft limit", 3, lambda m: True)
     assert hits and any("75,000" in c.text for c, _ in hits)
+
+    # The document listing was counted with it: listing the documents reads no clause record again.
+    def no_scan(*_: object, **__: object) -> list[object]:
+        raise AssertionError("the listing re-read every clause record")
+
+    monkeypatch.setattr(ClauseIndex, "_raw_records", no_scan)
+    [listed] = reader.documents()
+    assert (listed.doc_id, listed.clauses, listed.status) == ("TST-001", len(keyword), "current")
