@@ -42,13 +42,14 @@ def test_the_numpy_forward_pass_gives_the_sentence_transformers_vectors() -> Non
     assert len(mine._tokenizer.encode(TEXTS[-1]).ids) == MAX_TOKENS
 
 
-def test_the_minilm_embedding_embeds_questions_with_numpy_and_clauses_with_sentence_transformers() -> None:
+def test_the_minilm_embedding_embeds_questions_and_a_few_texts_with_numpy_and_batches_with_torch() -> None:
     model = MiniLMEmbedding()
     question = np.asarray(model.get_query_embedding(TEXTS[0]))
-    assert model._batch_model is None, "a question alone loads no torch model"
-    clause = np.asarray(model.get_text_embedding(TEXTS[0]))
-    assert model._batch_model is not None
-    assert abs(float(question @ clause) - 1.0) < 1e-5
+    few = np.asarray(model.get_text_embedding_batch(TEXTS[:2]))
+    assert model._batch_model is None, "a question or a few texts load no torch model"
+    batch = np.asarray(model.get_text_embedding_batch(TEXTS * 3))
+    assert model._batch_model is not None, "a batch of clauses goes through sentence-transformers"
+    assert abs(float(question @ batch[0]) - 1.0) < 1e-5 and np.abs(few - batch[:2]).max() < 1e-5
 
 
 def test_a_cold_ask_answers_without_importing_torch(sample_index: ClauseIndex) -> None:

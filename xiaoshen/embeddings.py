@@ -24,6 +24,7 @@ from xiaoshen.settings import EmbeddingSettings
 from xiaoshen.text import detect_language
 
 MINILM_DIM = 384
+SMALL_BATCH = 16  # texts embedded without loading sentence-transformers
 
 
 def _minilm_path() -> str:
@@ -33,8 +34,9 @@ def _minilm_path() -> str:
 
 class MiniLMEmbedding(BaseEmbedding):
     """all-MiniLM-L6-v2, loaded from the package directory, offline: questions through the numpy forward
-    pass of xiaoshen/minilm.py (a cold process answers without importing torch), clause text in batches
-    through sentence-transformers, the reference both are tested against."""
+    pass of xiaoshen/minilm.py (a cold process answers without importing torch), and so are a few texts
+    at a time; larger batches of clause text go through sentence-transformers, the reference both are
+    tested against."""
 
     _batch_model: Any = PrivateAttr(default=None)
     _query_model: Any = PrivateAttr(default=None)
@@ -60,13 +62,17 @@ class MiniLMEmbedding(BaseEmbedding):
         return self._batch_model
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
+        if len(texts) <= SMALL_BATCH and self._batch_model is None:
+            # A few texts (a two-clause document, sentences missing from the store at question time):
+            # loading torch for them took 15-18 s at 100k clauses; the numpy pass gives the same vectors.
+            return self.encode_queries(texts)
         vectors = self._sentence_transformer().encode(
             texts, batch_size=self.embed_batch_size, normalize_embeddings=True, show_progress_bar=False
         )
         return [v.tolist() for v in np.asarray(vectors, dtype=np.float32)]
 
     def encode_queries(self, queries: list[str]) -> list[list[float]]:
-        """Question vectors, through the numpy forward pass (the same vectors to about 1e-7)."""
+        """Vectors through the numpy forward pass (sentence-transformers' to about 1e-7)."""
         if self._query_model is None:
             from pathlib import Path
 
