@@ -12,21 +12,32 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xiaoshen.text import detect_language, keyword_token_pair, keyword_tokens, with_acronyms
+from xiaoshen.text import detect_language, has_chinese, keyword_token_pair, keyword_tokens, with_acronyms
 from xiaoshen.types import Language
 
 if TYPE_CHECKING:
     from xiaoshen.index import KeywordIndex
 
-# Words of the asker, not of the subject: they should not count as "not covered".
-CONVERSATIONAL = frozenset(keyword_tokens(
+
+_ASKER_WORDS = (
     "client clients customer customers my our us we want wants much many get go deal put can could would did "
-    "does okay still need needs actually really someone anyone 客户 我们 能不能 可以 需要 多少 什么 怎么 一下 "
-    "这个 这笔 这家 他 她 它", bigrams=False))
+    "does okay still need needs actually really someone anyone",
+    "客户 我们 能不能 可以 需要 多少 什么 怎么 一下 这个 这笔 这家 他 她 它")
+
+
+@cache
+def conversational(chinese: bool = True) -> frozenset[str]:
+    """Words of the asker, not of the subject: they should not count as "not covered". With `chinese`
+    False, the English ones only: segmenting the Chinese ones loads jieba's dictionary (0.7 s), which a
+    question without Chinese never needs and whose tokens it cannot contain."""
+    english, zh = _ASKER_WORDS
+    return frozenset(keyword_tokens(f"{english} {zh}" if chinese else english, bigrams=False))
+
 
 _VERSION_NUMBER = re.compile(
     r"\b(?:v|ver\.?|version|rev\.?|revision)\s*(\d+(?:\.\d+)*)\b|(\d+(?:\.\d+)*)\s*版|版本\s*(\d+(?:\.\d+)*)", re.I)
@@ -86,7 +97,7 @@ def implied_terms(content: set[str], weights: dict[str, float], keyword: Keyword
 
 def question_tokens(question: str) -> set[str]:
     """The question's content words (stems, jieba words), without the asker's conversational words."""
-    return set(keyword_tokens(question, bigrams=False)) - CONVERSATIONAL
+    return set(keyword_tokens(question, bigrams=False)) - conversational(has_chinese(question))
 
 
 @dataclass
@@ -112,7 +123,7 @@ class Query:
         text = text.strip()
         full, plain = keyword_token_pair(text)
         expanded = with_acronyms(set(full), keyword.acronyms)
-        content = set(plain) - CONVERSATIONAL
+        content = set(plain) - conversational(has_chinese(text))
         weights = {t: keyword.idf(t) for t in plain}
         terms = implied_terms(content, weights, keyword)
         expanded.update(t for term in terms for t in term)

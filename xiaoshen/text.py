@@ -21,6 +21,11 @@ _EN_STOPWORDS = frozenset(
 _ZH_STOPWORDS = frozenset("的 了 和 与 或 及 是 在 对 由 为 按 应 应当 可以 哪些 什么 多少 怎么 如何 吗 呢 其 该 等".split())
 
 
+def has_chinese(text: str) -> bool:
+    """Whether `text` holds any Chinese character (and so needs jieba to tokenise)."""
+    return _CJK.search(text) is not None
+
+
 def detect_language(text: str) -> Literal["en", "zh"]:
     """'zh' when Chinese characters make up a real share of the letters, else 'en'."""
     cjk = len(_CJK.findall(text))

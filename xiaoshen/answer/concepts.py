@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from xiaoshen.index import KeywordIndex
-from xiaoshen.query import CONVERSATIONAL
+from xiaoshen.query import conversational
 from xiaoshen.text import chinese_words, keyword_tokens
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
@@ -30,13 +31,22 @@ _EN_HEADS = frozenset(keyword_tokens(
     "company companies business businesses industry sector firm firms project projects", bigrams=False))
 _ZH_HEADS = ("贷款", "融资", "授信", "借款", "按揭", "公司", "企业", "行业", "项目", "产业")
 _LINKS = frozenset({"-", "‐", "–"})  # "space-tourism companies"
-# Words that modify a product without naming one ("his facility", "the longest mortgage", "这家企业"), and
-# all-capital short words: currency codes and acronyms ("a EUR loan") are too often spelled out in a policy.
-_MODIFIERS = frozenset(keyword_tokens(
+
+
+_MODIFIERS = (
     "his her hers their its this that these those such any some each every other another new existing current "
     "same own many much more most less few typical usual standard normal small big large long short high low "
-    "longest largest biggest highest lowest shortest smallest best worst first last next "
-    "本行 我行 贵行 该 此类 这类 哪类 哪种 什么 这种 那种 这家 那家 这笔 那笔 一笔 新 老", bigrams=False)) | CONVERSATIONAL
+    "longest largest biggest highest lowest shortest smallest best worst first last next",
+    "本行 我行 贵行 该 此类 这类 哪类 哪种 什么 这种 那种 这家 那家 这笔 那笔 一笔 新 老")
+
+
+@cache
+def _modifiers(chinese: bool) -> frozenset[str]:
+    """Words that modify a product without naming one ("his facility", "the longest mortgage", "这家企业"),
+    with the Chinese ones only for a Chinese word (as `conversational` does, to leave jieba unloaded)."""
+    english, zh = _MODIFIERS
+    return frozenset(keyword_tokens(f"{english} {zh}" if chinese else english, bigrams=False)) | \
+        conversational(chinese)
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,8 @@ def _words(question: str) -> list[Word]:
 
 
 def _mentioned(word: Word, keyword: KeywordIndex) -> bool:
-    if any(t in _MODIFIERS for t in word.tokens) or (word.surface.isupper() and len(word.surface) <= 4):
+    # All-capital short words too: currency codes and acronyms ("a EUR loan") are too often spelled out.
+    if any(t in _modifiers(word.chinese) for t in word.tokens) or (word.surface.isupper() and len(word.surface) <= 4):
         return True  # not a concept at all; never named as a missing one
     if word.chinese:
         # jieba segments a word differently in a question and inside a clause (应收账款 is one word in one
