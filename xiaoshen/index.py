@@ -41,20 +41,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
-from llama_index.core.vector_stores.types import MetadataFilters
-from llama_index.core.vector_stores.utils import node_to_metadata_dict
-from llama_index.vector_stores.chroma import ChromaVectorStore
 
-# The store's own MetadataFilters -> Chroma `where` translation, so both searches filter alike.
-from llama_index.vector_stores.chroma.base import _to_chroma_filter
-
-from xiaoshen.embeddings import build_embedding
+from xiaoshen.embeddings import Embedder, build_embedding
 from xiaoshen.errors import IndexStoreError
 from xiaoshen.index_folder import IndexFolder, open_index_folder
 from xiaoshen.query import Query
@@ -68,6 +60,11 @@ from xiaoshen.text import (
     with_acronyms,
 )
 from xiaoshen.types import Clause, DocumentSummary
+
+if TYPE_CHECKING:
+    # LlamaIndex is imported where it writes records or serves its own retriever, never on the way to an
+    # answer: `llama_index.core` costs 2.3 s of a cold process.
+    from llama_index.vector_stores.chroma import ChromaVectorStore
 
 _GET_PAGE = 5000  # Chroma caps how many records one get() may return
 _WRITE_BATCH = 5000  # clauses per upsert call
@@ -628,7 +625,7 @@ class _WriterLock:
 class ClauseIndex:
     """Clauses in Chroma plus the keyword index beside them; the one place that reads or writes them."""
 
-    def __init__(self, settings: Settings, embedding: BaseEmbedding | None = None) -> None:
+    def __init__(self, settings: Settings, embedding: Embedder | None = None) -> None:
         self.settings = settings
         self._embedding = embedding
         # A read-only index is searched through a private copy (xiaoshen/index_folder.py); writers are refused.
@@ -658,7 +655,7 @@ class ClauseIndex:
                 f"{settings.embedding.model!r}",
                 "set XIAOSHEN_EMBEDDING__MODEL to match, or use a new --index directory",
             )
-        self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
+        self._vector_store: ChromaVectorStore | None = None
         self._keyword: KeywordIndex | None = None
         self._keyword_lock = threading.RLock()
         self._vector_lock = threading.Lock()
@@ -676,10 +673,19 @@ class ClauseIndex:
     # --- models -----------------------------------------------------------------------------------
 
     @property
-    def embedding(self) -> BaseEmbedding:
+    def embedding(self) -> Embedder:
         if self._embedding is None:
             self._embedding = build_embedding(self.settings.embedding)
         return self._embedding
+
+    @property
+    def vector_store(self) -> ChromaVectorStore:
+        """The collection as LlamaIndex's vector store (for LlamaIndex's own retrievers)."""
+        if self._vector_store is None or self._vector_store._collection is not self.collection:
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            self._vector_store = ChromaVectorStore(chroma_collection=self.collection)
+        return self._vector_store
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -884,8 +890,9 @@ class ClauseIndex:
         clauses = self.fetch([r for r, _ in hits])
         return [(clauses[r], score) for r, score in hits if r in clauses]
 
-    def dense_search(self, query: Query | str, k: int, filters: MetadataFilters | None) -> list[tuple[Clause, float]]:
-        """Nearest clauses by embedding, filtered inside the Chroma query; returns (clause, cosine)."""
+    def dense_search(self, query: Query | str, k: int, where: dict[str, Any] | None) -> list[tuple[Clause, float]]:
+        """Nearest clauses by embedding, filtered inside the Chroma query by `where` (a Chroma filter, as
+        `ClauseFilter.to_chroma_where` gives); returns (clause, cosine)."""
         # Straight to the collection, not through ChromaVectorStore.query: that rebuilds each hit from the
         # node JSON LlamaIndex stored at the first write, whose status is stale once a newer version
         # arrives; the record's own fields are current. Only committed records count.
@@ -893,7 +900,6 @@ class ClauseIndex:
         if not len(keyword):
             return []
         vector = self._vector_of(query).tolist()
-        where = _to_chroma_filter(filters) if filters is not None and filters.filters else None
         result = self.collection.query(query_embeddings=[vector], n_results=k, where=where,
                                        include=["documents", "metadatas", "distances"])
         hits = []
@@ -1075,6 +1081,9 @@ class ClauseIndex:
         # 1. Announce the write, so a crash before the commit is recognised as one.
         self._put_manifest(replace(old, pending=write_id) if old else Manifest(source, pending=write_id))
         # 2. The new clauses, beside the committed ones.
+        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+        from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
         nodes = []
         for seq, (clause, vector) in enumerate(zip(clauses, embeddings, strict=True)):
             meta = {**clause_metadata(clause), "clause_id": clause.clause_id, "write_id": write_id, "seq": seq}
@@ -1140,7 +1149,6 @@ class ClauseIndex:
     def _reopen(self) -> None:
         """Re-read the collection, whose metadata (build id, write mark) another process may have changed."""
         self.collection = self._client.get_collection(self.settings.collection)
-        self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
 
     def _heal_if_interrupted(self) -> None:
         # In server mode a writer on another machine may be alive behind the mark: its next session repairs.

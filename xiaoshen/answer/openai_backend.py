@@ -4,13 +4,16 @@ the engine verifies whatever comes back."""
 
 from __future__ import annotations
 
-from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from typing import TYPE_CHECKING
 
 from xiaoshen.answer.backends import Draft, TokenSink, register
 from xiaoshen.errors import XiaoshenError
 from xiaoshen.query import Query
 from xiaoshen.settings import Settings
 from xiaoshen.types import Hit, Language
+
+if TYPE_CHECKING:  # imported when a chat is built: the extractive backend never pays for llama_index.core
+    from llama_index.core.base.llms.types import ChatMessage
 
 DECLINE = "NOT_ADDRESSED"
 _LANGUAGE_NAMES = {"en": "English", "zh": "Chinese (简体中文)"}
@@ -26,6 +29,8 @@ DECLINE_RULE = "\nIf no excerpt is about the question's subject, reply exactly: 
 def build_messages(question: str, context: list[Hit], language: Language, max_sentences: int,
                    allow_decline: bool = True) -> list[ChatMessage]:
     """The chat sent to the model: rules in the system message, excerpts fenced as data in the user's."""
+    from llama_index.core.base.llms.types import ChatMessage, MessageRole
+
     fence = '"""'
     excerpts = "\n\n".join(
         # A clause cannot close the fence early: its own triple quotes become typographic ones.
