@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,9 +23,8 @@ from ingest.limits import check_clauses, within_budget
 from ingest.ocr import OcrOptions
 from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, content_digest, read_document
 from xiaoshen.errors import DocumentError, XiaoshenError
-from xiaoshen.index import ClauseIndex, StoreState
+from xiaoshen.index import ClauseIndex, StoreState, version_statuses
 from xiaoshen.injection import mark_suspicious
-from xiaoshen.query import version_key
 from xiaoshen.settings import IngestSettings
 from xiaoshen.types import Clause, PolicyDocument
 
@@ -119,6 +117,12 @@ def ingest(
             if outcome.status in {"added", "updated"}:
                 owners[(outcome.doc_id, outcome.version)] = outcome.source
             report.outcomes.append(outcome)
+        # The documents whose versions may have changed: those written now, and those verify found due.
+        touched = set(state.statuses_due)
+        touched.update(o.doc_id for o in report.outcomes if o.status in {"added", "updated"} and o.doc_id)
+        # A file that now holds another document leaves its old document's other versions to re-rank.
+        doc_of = {source: doc_id for (doc_id, _), source in state.owners.items()}
+        touched.update(doc_of[o.source] for o in report.outcomes if o.status == "updated" and o.source in doc_of)
         if prune:
             present = {str(p) for p in files}
             roots = [str(Path(p).resolve()) for p in paths]
@@ -127,7 +131,9 @@ def ingest(
                 if any(source == r or source.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
                     removed = index.delete_source(source)
                     report.outcomes.append(FileOutcome(source, "removed", clauses=removed))
-        refresh_statuses(index)
+                    if source in doc_of:
+                        touched.add(doc_of[source])
+        refresh_statuses(index, doc_ids=touched)
     if any(o.status in {"added", "updated", "removed"} for o in report.outcomes):
         # The writer rebuilds and caches the keyword index of the new build, so the next reader only loads
         # it: at 100k clauses the rebuild is a minute, which the ingest pays instead of the next question.
@@ -193,31 +199,17 @@ def read_and_split(path: Path, limits: IngestSettings, ocr: OcrOptions | None = 
     return document, clauses
 
 
-def refresh_statuses(index: ClauseIndex, today: date | None = None) -> None:
-    """Per doc id, the newest version in force is current; earlier ones are superseded.
-
-    A version that declares itself superseded stays so; a version whose effective date is still in the
-    future does not displace the one in force.
-    """
-    today = today or date.today()
-    by_doc: dict[str, list[tuple[str, str, str, str, str]]] = defaultdict(list)
-    for clause_id, _, meta in index.records(include_text=False):
-        by_doc[meta["doc_id"]].append(
-            (clause_id, str(meta["version"]), meta.get("effective_date", ""), meta.get("status", ""),
-             _declared(meta))
-        )
-    for rows in by_doc.values():
-        versions = {(v, eff, declared) for _, v, eff, _, declared in rows}
-        in_force = [v for v in versions if v[2] != "superseded" and (not v[1] or v[1] <= today.isoformat())]
-        newest = max(in_force, key=lambda v: (v[1], version_key(v[0])), default=None)
-        for version, _, _ in versions:
-            status = "current" if newest is not None and version == newest[0] else "superseded"
-            ids = [cid for cid, v, _, st, _ in rows if v == version and st != status]
-            index.set_status(ids, status)
-
-
-def _declared(meta: dict[str, object]) -> str:
-    # The status a file declared at ingest is stored until refresh first changes it; "declared_status"
-    # keeps the author's word so a later refresh cannot revive a version its own file calls superseded.
-    return str(meta.get("declared_status", meta.get("status", "")))
+def refresh_statuses(index: ClauseIndex, today: date | None = None, doc_ids: Iterable[str] | None = None) -> None:
+    """Per doc id, the newest version in force is current; earlier ones are superseded (see
+    `version_statuses`). `doc_ids`: only these documents' clauses are read and updated (all when None)."""
+    where = None
+    if doc_ids is not None:
+        wanted = sorted(set(doc_ids))
+        if not wanted:
+            return
+        where = {"doc_id": wanted[0]} if len(wanted) == 1 else {"doc_id": {"$in": wanted}}
+    records = index.records(where, include_text=False)
+    changes = version_statuses(((rid, meta) for rid, _, meta in records), today or date.today())
+    for status in ("current", "superseded"):
+        index.set_status([rid for rid, wanted in changes.items() if wanted == status], status)
 

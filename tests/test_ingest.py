@@ -4,6 +4,7 @@ reported one per line without stopping the rest."""
 from __future__ import annotations
 
 import io
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,48 @@ def test_a_failed_update_keeps_the_previous_version_of_that_document(tmp_path: P
     report = ingest([path], index=index)
     assert report.failed
     assert any("50,000" in t for t in texts(index)), "the old clauses must stay until a good version arrives"
+
+
+def test_a_version_coming_into_force_becomes_current_at_the_next_ingest_which_reads_only_its_document(
+        tmp_path: Path, index: CountingIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "p"
+    write(folder, "overdraft_v1.md")
+    in_force = date.today() + timedelta(days=30)
+    (folder / "overdraft_v2.md").write_text(
+        POLICY.replace('version: "1.0"', 'version: "2.0"').replace("2025-01-01", in_force.isoformat())
+        .format(limit="40,000", months=12), encoding="utf-8")
+    (folder / "other.md").write_text(POLICY.replace("TST-001", "TST-002").format(limit="1", months=1),
+                                     encoding="utf-8")
+    ingest([folder], index=index)
+
+    def statuses() -> dict[tuple[str, str], str]:
+        return {(d.doc_id, d.version): d.status for d in index.documents()}
+
+    # Announced, not yet in force: the version in force stays current.
+    assert statuses() == {("TST-001", "1.0"): "current", ("TST-001", "2.0"): "superseded",
+                          ("TST-002", "1.0"): "current"}
+
+    class Later(date):
+        @classmethod
+        def today(cls) -> Later:
+            return cls.fromordinal(in_force.toordinal() + 1)
+
+    monkeypatch.setattr("xiaoshen.index.date", Later)
+    monkeypatch.setattr("ingest.pipeline.date", Later)
+    reads: list[object] = []
+    real_records = ClauseIndex.records
+
+    def records(self: ClauseIndex, where: object = None, *args: object, **kwargs: object) -> object:
+        reads.append(where)
+        return real_records(self, where, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ClauseIndex, "records", records)
+    report = ingest([folder], index=index)
+    assert report.count("unchanged") == 3
+    assert statuses() == {("TST-001", "1.0"): "superseded", ("TST-001", "2.0"): "current",
+                          ("TST-002", "1.0"): "current"}
+    # The statuses were found due while verify read the store; the refresh read only that document.
+    assert reads == [{"doc_id": "TST-001"}]
 
 
 def test_sample_policies_all_ingest_with_versions_and_statuses(sample_index: ClauseIndex) -> None:

@@ -190,7 +190,7 @@ if user.is_admin:
     if chosen and confirm and st.button("Remove", key="remove"):
         doc = labels[chosen]
         removed = index.delete_source(doc.source)
-        refresh_statuses(index)
+        refresh_statuses(index, doc_ids=[doc.doc_id])
         register.forget(doc.source)
         shell.audit_log().append(user=user.username, action="remove_document", subject=Path(doc.source).name,
                                  documents=[f"{doc.doc_id} v{doc.version}"], details={"clauses": removed})
