@@ -21,6 +21,7 @@ from xiaoshen.query import Query
 from xiaoshen.retrieve import search
 from xiaoshen.sentence_store import SentenceStore
 from xiaoshen.text import keyword_token_pair
+from xiaoshen.types import Clause
 
 QUESTION = "What is the maximum LTV for an owner-occupied CRE loan, and who can approve an exception?"
 
@@ -123,6 +124,31 @@ def test_the_keyword_side_keeps_ids_and_what_its_filter_reads_not_the_clauses(sa
     # What a hit needs comes from the store, by id.
     clause = sample_index.clause(keyword.clause_ids[0])
     assert clause is not None and clause.clause_id == keyword.clause_ids[0] and clause.text
+
+
+def test_a_clause_shown_again_is_not_read_from_the_store_again_until_the_build_changes(
+        tmp_path: Path, embedding, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "od.md").write_text("---\ndoc_id: OD-1\ntitle: Overdrafts\nversion: \"1.0\"\n---\n\n# Overdrafts\n\n"
+                                  "## 1 Limits\n\n1.1 An overdraft may not exceed 50,000.\n", encoding="utf-8")
+    index = ClauseIndex(make_settings(tmp_path / "index"), embedding=embedding)
+    ingest([folder], index=index)
+    clause_id = index.keyword_index().clause_ids[0]
+    reads: list[list[str]] = []
+    real_fetch = ClauseIndex.fetch
+
+    def fetch(self: ClauseIndex, record_ids: list[str]) -> dict[str, Clause]:
+        reads.append(record_ids)
+        return real_fetch(self, record_ids)
+
+    monkeypatch.setattr(ClauseIndex, "fetch", fetch)
+    first = index.clause(clause_id)
+    assert first is not None and index.clause(clause_id) is first and len(reads) == 1
+    record = index.keyword_index().record_of[clause_id]
+    index.set_status([record], "superseded")  # same record, new build: read again, with its new status
+    again = index.clause(clause_id)
+    assert len(reads) == 2 and again is not None and again.status == "superseded"
 
 
 def test_vectors_of_another_embedding_object_are_kept_apart(tmp_path: Path) -> None:

@@ -688,6 +688,7 @@ class ClauseIndex:
         self._vector_lock = threading.Lock()
         self._query_vectors: OrderedDict[str, list[float]] = OrderedDict()
         self._text_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_clauses: OrderedDict[tuple[str, str], Clause] = OrderedDict()
         self.sentences = SentenceStore(settings.sentence_store_path, settings.embedding.model)
         # In server mode there is no local index directory; the lock then only orders this machine's writers.
         lock_dir = settings.keyword_cache_dir if settings.chroma_url else settings.index_dir
@@ -906,9 +907,25 @@ class ClauseIndex:
         return out
 
     def clause(self, clause_id: str) -> Clause | None:
-        """The committed clause with this id, or None."""
-        record = self.keyword_index().record_of.get(clause_id)
-        return self.fetch([record]).get(record) if record else None
+        """The committed clause with this id, or None. The last few hundred are kept for this build: the
+        app shows every citation of a conversation again on each rerun, one store read each otherwise."""
+        keyword = self.keyword_index()
+        record = keyword.record_of.get(clause_id)
+        if not record:
+            return None
+        key = (keyword.build_id, record)  # a status change keeps the record id, not the build
+        with self._vector_lock:
+            found = self._recent_clauses.get(key)
+            if found is not None:
+                self._recent_clauses.move_to_end(key)
+                return found
+        found = self.fetch([record]).get(record)
+        if found is not None:
+            with self._vector_lock:
+                self._recent_clauses[key] = found
+                while len(self._recent_clauses) > 512:
+                    self._recent_clauses.popitem(last=False)
+        return found
 
     def keyword_search(self, query: Query | str, k: int,
                        keep: Callable[[dict[str, Any]], bool]) -> list[tuple[Clause, float]]:
