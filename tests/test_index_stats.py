@@ -255,6 +255,26 @@ def test_opening_an_index_reads_the_statistics_instead_of_tokenising_the_corpus(
     assert "dscr" in keyword.acronyms
 
 
+def test_a_reader_maps_the_postings_from_disk_and_ranks_as_the_writer_does(
+        tmp_path: Path, embedding) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "p"
+    write_policy(folder, "overdraft.md")
+    (folder / "zh.md").write_text(ZH_POLICY, encoding="utf-8")
+    settings = make_settings(tmp_path / "index")
+    writer = ClauseIndex(settings, embedding=embedding)
+    ingest([folder], index=writer)
+    built = writer.keyword_index()
+    reader = ClauseIndex(settings, embedding=embedding).keyword_index()
+    assert all(isinstance(reader.model.scores[name], np.memmap) for name in ("data", "indices", "indptr"))
+    for question in ["overdraft limit for one customer", "DSCR", "贷款期限"]:
+        assert reader.search(question, 10, lambda m: True) == built.search(question, 10, lambda m: True)
+    # A pickle whose postings file is gone is not trusted: the next reader rebuilds the same index.
+    [postings] = settings.keyword_cache_dir.glob("*.data.npy")
+    postings.unlink()
+    rebuilt = ClauseIndex(settings, embedding=embedding).keyword_index()
+    assert rebuilt.search("overdraft limit", 10, lambda m: True) == built.search("overdraft limit", 10, lambda m: True)
+
+
 def test_a_stale_cache_is_not_trusted_when_the_commits_differ(tmp_path: Path, embedding) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "p"
     write_policy(folder, "overdraft.md")

@@ -25,6 +25,7 @@ those differ from the manifests; it is not cached while a write is in progress.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import json
@@ -68,7 +69,8 @@ if TYPE_CHECKING:
 
 _GET_PAGE = 5000  # Chroma caps how many records one get() may return
 _WRITE_BATCH = 5000  # clauses per upsert call
-KEYWORD_FORMAT = 8  # layout of the pickled KeywordIndex; older caches are rebuilt
+KEYWORD_FORMAT = 9  # layout of the pickled KeywordIndex and its postings files; older caches are rebuilt
+_POSTINGS = ("data", "indices", "indptr")  # bm25s's score matrix (CSC), kept in .npy files beside the pickle
 LEGACY_WRITE = "legacy"  # the write id of records stored before write ids existed
 _TOTALS_ID = "totals"
 
@@ -472,6 +474,45 @@ class KeywordIndex:
     def __len__(self) -> int:
         return len(self.record_ids)
 
+    @staticmethod
+    def postings_file(path: Path, name: str) -> Path:
+        return path.with_name(f"{path.stem}.{name}.npy")
+
+    def save(self, path: Path) -> None:
+        """Write the index to `path`, its BM25 postings as .npy files beside it (written first, so a pickle
+        found is complete). Raises OSError where the folder cannot be written."""
+        scores = getattr(self.model, "scores", None) or {}
+        for name in _POSTINGS:
+            if name in scores:
+                target = self.postings_file(path, name)
+                tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+                with tmp.open("wb") as fh:
+                    np.save(fh, np.asarray(scores[name]), allow_pickle=False)
+                tmp.replace(target)
+        shallow = copy.copy(self)
+        shallow.model = copy.copy(self.model)
+        if scores:
+            shallow.model.scores = {k: v for k, v in scores.items() if k not in _POSTINGS}
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump(shallow, fh)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> KeywordIndex | None:
+        """The index `save` wrote to `path`, its postings memory-mapped rather than read (at 300k clauses
+        they are 154 MB, of which a question touches its own tokens' columns); None if it is not one of
+        this format. Raises OSError and the unpickling errors of a damaged file."""
+        with path.open("rb") as fh:
+            loaded = pickle.load(fh)  # our own file, written by save()
+        if not isinstance(loaded, cls) or getattr(loaded, "format", 1) != KEYWORD_FORMAT:
+            return None
+        scores = getattr(loaded.model, "scores", None)
+        if scores:
+            for name in _POSTINGS:
+                scores[name] = np.load(cls.postings_file(path, name), mmap_mode="r", allow_pickle=False)
+        return loaded
+
     @property
     def _document_frequency(self) -> dict[str, int]:
         return self.stats.df
@@ -806,25 +847,22 @@ class ClauseIndex:
         cache = self._keyword_cache_path(build_id)
         if cache.exists():
             try:
-                with cache.open("rb") as fh:
-                    loaded = pickle.load(fh)  # our own file, written below
-                if (isinstance(loaded, KeywordIndex) and getattr(loaded, "format", 1) == KEYWORD_FORMAT
-                        and loaded.build_id == build_id and loaded.manifests == _views(self._read_manifests())):
+                loaded = KeywordIndex.load(cache)
+                if (loaded is not None and loaded.build_id == build_id
+                        and loaded.manifests == _views(self._read_manifests())):
                     loaded.store = self.sentences
                     self._keyword = loaded
                     return loaded
-            except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+            except (OSError, ValueError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
                 pass  # a stale or partial cache is rebuilt
         self._keyword, cacheable = self._build_keyword_index(build_id)
         if cacheable:
             try:
                 cache.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-                with tmp.open("wb") as fh:
-                    pickle.dump(self._keyword, fh)
-                tmp.replace(cache)
-                for old in cache.parent.glob(f"{self.settings.collection}-*.pkl"):
-                    if old != cache:
+                self._keyword.save(cache)
+                # Other builds' files (a reader still mapping one keeps it until it closes: POSIX unlink).
+                for old in cache.parent.glob(f"{self.settings.collection}-*"):
+                    if old.suffix in {".pkl", ".npy"} and not old.name.startswith(cache.stem + "."):
                         old.unlink(missing_ok=True)
             except OSError:
                 pass  # a read-only cache folder: the index is rebuilt in memory each process
