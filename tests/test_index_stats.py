@@ -20,6 +20,7 @@ from tests.conftest import CORPORA, SAMPLE_POLICIES, make_settings, needs_corpor
 from xiaoshen import index as index_module
 from xiaoshen.index import ClauseIndex, CorpusStats, KeywordIndex, clause_metadata
 from xiaoshen.retrieve import search
+from xiaoshen.settings import Settings
 from xiaoshen.text import acronym_definitions, defined_acronyms, keyword_tokens
 from xiaoshen.types import Clause
 
@@ -227,15 +228,21 @@ def test_statistics_follow_ingest_edit_and_delete_exactly_without_rescanning(
     assert pruned.clauses == first.clauses - 3 and "cr" not in pruned.acronyms
 
 
-def test_opening_an_index_reads_the_statistics_instead_of_tokenising_the_corpus(
-    tmp_path: Path, embedding, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
-) -> None:
+def _ingested_english_and_chinese(tmp_path: Path, embedding) -> tuple[Settings, ClauseIndex]:  # type: ignore[no-untyped-def]
+    """An index of one English and one Chinese policy, and the writer that ingested them."""
     folder = tmp_path / "p"
     write_policy(folder, "overdraft.md")
     (folder / "zh.md").write_text(ZH_POLICY, encoding="utf-8")
     settings = make_settings(tmp_path / "index")
     writer = ClauseIndex(settings, embedding=embedding)
     ingest([folder], index=writer)
+    return settings, writer
+
+
+def test_opening_an_index_reads_the_statistics_instead_of_tokenising_the_corpus(
+    tmp_path: Path, embedding, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    settings, writer = _ingested_english_and_chinese(tmp_path, embedding)
     expected = writer.keyword_index().stats
     [cache] = settings.keyword_cache_dir.glob("*.pkl")
     with cache.open("rb") as fh:
@@ -257,12 +264,7 @@ def test_opening_an_index_reads_the_statistics_instead_of_tokenising_the_corpus(
 
 def test_a_reader_maps_the_postings_from_disk_and_ranks_as_the_writer_does(
         tmp_path: Path, embedding) -> None:  # type: ignore[no-untyped-def]
-    folder = tmp_path / "p"
-    write_policy(folder, "overdraft.md")
-    (folder / "zh.md").write_text(ZH_POLICY, encoding="utf-8")
-    settings = make_settings(tmp_path / "index")
-    writer = ClauseIndex(settings, embedding=embedding)
-    ingest([folder], index=writer)
+    settings, writer = _ingested_english_and_chinese(tmp_path, embedding)
     built = writer.keyword_index()
     reader = ClauseIndex(settings, embedding=embedding).keyword_index()
     assert all(isinstance(reader.model.scores[name], np.memmap) for name in ("data", "indices", "indptr"))

@@ -20,15 +20,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from xiaoshen.model_files import default_cache_file, load_manifest, verify_package_model
+from xiaoshen.model_files import default_cache_file, load_manifest, verify_package_model, write_whole
 from xiaoshen.settings import EmbeddingSettings
 from xiaoshen.text import detect_language
 
@@ -187,15 +185,7 @@ def _loaded_use(threads: int) -> Any:
         # Its thread limiter is a bound method of threadpoolctl's controller: made anew on load instead.
         state = {k: v for k, v in vars(backend).items() if k != "_threadpool"}
         with contextlib.suppress(OSError, pickle.PicklingError):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    pickle.dump((type(backend), state), f, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(tmp, path)  # whole files only: several processes may load the model at once
-            except OSError:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+            write_whole(path, lambda f: pickle.dump((type(backend), state), f, protocol=pickle.HIGHEST_PROTOCOL))
         return model
     backend = cls.__new__(cls)
     vars(backend).update(state)

@@ -225,6 +225,15 @@ class DocumentTally:
         return sorted(out, key=lambda d: (d.doc_id, d.effective_date or date.min, d.version))
 
 
+def _replace_file(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write `path` through a temporary file beside it, renamed into place, so a reader finds the old file
+    or the whole new one."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as fh:
+        write(fh)
+    tmp.replace(path)
+
+
 def cosines_to(vector: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """Cosine of `vector` to each row of `matrix` (0 for a zero row)."""
     norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(vector) or 1.0)
@@ -484,19 +493,13 @@ class KeywordIndex:
         scores = getattr(self.model, "scores", None) or {}
         for name in _POSTINGS:
             if name in scores:
-                target = self.postings_file(path, name)
-                tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-                with tmp.open("wb") as fh:
-                    np.save(fh, np.asarray(scores[name]), allow_pickle=False)
-                tmp.replace(target)
+                _replace_file(self.postings_file(path, name),
+                              lambda fh, a=scores[name]: np.save(fh, np.asarray(a), allow_pickle=False))
         shallow = copy.copy(self)
         shallow.model = copy.copy(self.model)
         if scores:
             shallow.model.scores = {k: v for k, v in scores.items() if k not in _POSTINGS}
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(shallow, fh)
-        tmp.replace(path)
+        _replace_file(path, lambda fh: pickle.dump(shallow, fh))
 
     @classmethod
     def load(cls, path: Path) -> KeywordIndex | None:

@@ -26,9 +26,10 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -157,18 +158,25 @@ class VerificationCache:
         if self.path is None:
             return
         payload = json.dumps({"version": _CACHE_VERSION, "files": self._load()}, indent=0, sort_keys=True)
-        # Several processes may load models at once: write whole files only; the last writer wins, and a
-        # lost entry only costs a re-hash.
+        # The last writer wins, and a lost entry only costs a re-hash.
         with contextlib.suppress(OSError):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(payload)
-                os.replace(tmp, self.path)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+            write_whole(self.path, lambda f: f.write(payload.encode("utf-8")))
+
+
+def write_whole(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write a user-cache file through a private temporary file beside it, renamed into place: several
+    processes may load models at once, and each finds the old file or the whole new one. Raises OSError;
+    the temporary file is removed on any failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def verify_file(path: Path, *, size: int, sha256: str, cache: VerificationCache, hint: str = "") -> bool:
