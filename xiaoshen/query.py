@@ -12,12 +12,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xiaoshen.text import detect_language, has_chinese, keyword_token_pair, keyword_tokens, with_acronyms
+from xiaoshen.text import (
+    detect_language,
+    has_chinese,
+    keyword_token_pair,
+    keyword_tokens,
+    listed_tokens,
+    with_acronyms,
+)
 from xiaoshen.types import Language
 
 if TYPE_CHECKING:
@@ -30,13 +36,10 @@ _ASKER_WORDS = (
     "客户 我们 能不能 可以 需要 多少 什么 怎么 一下 这个 这笔 这家 他 她 它")
 
 
-@cache
 def conversational(chinese: bool = True) -> frozenset[str]:
-    """Words of the asker, not of the subject: they should not count as "not covered". With `chinese`
-    False, the English ones only: segmenting the Chinese ones loads jieba's dictionary (0.7 s), which a
-    question without Chinese never needs and whose tokens it cannot contain."""
-    english, zh = _ASKER_WORDS
-    return frozenset(keyword_tokens(f"{english} {zh}" if chinese else english, bigrams=False))
+    """Words of the asker, not of the subject: they should not count as "not covered" (the Chinese ones
+    only when `chinese`, see `listed_tokens`)."""
+    return listed_tokens(*_ASKER_WORDS, chinese)
 
 
 _VERSION_NUMBER = re.compile(

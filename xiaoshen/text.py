@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Literal
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -24,6 +24,14 @@ _ZH_STOPWORDS = frozenset("的 了 和 与 或 及 是 在 对 由 为 按 应 �
 def has_chinese(text: str) -> bool:
     """Whether `text` holds any Chinese character (and so needs jieba to tokenise)."""
     return _CJK.search(text) is not None
+
+
+@cache
+def listed_tokens(english: str, chinese: str, with_chinese: bool) -> frozenset[str]:
+    """Keyword tokens (no bigrams) of a fixed word list in two halves, the Chinese half only when
+    `with_chinese`: segmenting it loads jieba's dictionary (0.7 s), which a text without Chinese never
+    needs and whose tokens it cannot contain. Tokenised once, on first use."""
+    return frozenset(keyword_tokens(f"{english} {chinese}" if with_chinese else english, bigrams=False))
 
 
 def detect_language(text: str) -> Literal["en", "zh"]:

@@ -21,7 +21,7 @@ from functools import cache
 
 from xiaoshen.index import KeywordIndex
 from xiaoshen.query import conversational
-from xiaoshen.text import chinese_words, keyword_tokens
+from xiaoshen.text import chinese_words, keyword_tokens, listed_tokens
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _PIECE = re.compile(r"[A-Za-z][A-Za-z'’]*|[\u3400-\u4dbf\u4e00-\u9fff]+|\d[\d,.]*%?|[^\sA-Za-z\d\u3400-\u4dbf\u4e00-\u9fff]")
@@ -43,10 +43,8 @@ _MODIFIERS = (
 @cache
 def _modifiers(chinese: bool) -> frozenset[str]:
     """Words that modify a product without naming one ("his facility", "the longest mortgage", "这家企业"),
-    with the Chinese ones only for a Chinese word (as `conversational` does, to leave jieba unloaded)."""
-    english, zh = _MODIFIERS
-    return frozenset(keyword_tokens(f"{english} {zh}" if chinese else english, bigrams=False)) | \
-        conversational(chinese)
+    with the Chinese ones only for a Chinese word (see `listed_tokens`)."""
+    return listed_tokens(*_MODIFIERS, chinese) | conversational(chinese)
 
 
 @dataclass(frozen=True)
