@@ -194,7 +194,9 @@ if note is not None:
     st.markdown("#### The draft note")
     st.caption("Edit the draft before you download it: every download carries your edits (unedited, Word and "
                "HTML are rendered from the note itself, with its tables and citation appendix).")
-    edited = st.text_area("Draft (Markdown)", key="note_md", height=420)
+    # Saved the moment the edit arrives, before this run draws anything: a reload while the downloads are
+    # still being rendered must not lose it (the after-run save came too late for that).
+    edited = st.text_area("Draft (Markdown)", key="note_md", height=420, on_change=shell.save_work, args=(user,))
     unchanged = edited == render_markdown(note)
     word = render_docx(note) if unchanged else edited_docx(edited)
     page = render_html(note) if unchanged else edited_html(edited, f"Credit review note {note.application_id}", note.language)
