@@ -7,8 +7,9 @@ holdout ids), so the holdout stays a measurement of questions the engine has nev
 
 Deterministic (no random split), so the fitted numbers reproduce on the same index:
 1. Rerank: fits the listwise weights of xiaoshen/answer/rerank.py (softmax over each question's first
-   `rerank_k` hits, the gold clauses as targets) and reports top-1 accuracy in-sample and by 10-fold
-   cross-validation over questions (fold = question number mod 10).
+   `rerank_k` hits, the gold clauses as targets) on the dev questions and ObliQA together, and reports
+   top-1 accuracy in-sample, by 10-fold cross-validation over questions (fold = question number mod 10)
+   and across sets (fitted on one, scored on the other).
 2. Evidence bar: on the reranked hits, fits the logistic model over xiaoshen/answer/evidence.py's
    features on answerable vs unanswerable questions, and shows abstention / false abstention per
    threshold in-sample and leave-one-out (each question scored by a model fitted without it).
@@ -33,14 +34,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import xiaoshen  # noqa: E402,F401
+from bench.common import PRU  # noqa: E402  (the one regulation ObliQA's questions are about)
 from ingest.pipeline import ingest  # noqa: E402
 from xiaoshen.answer.evidence import EVIDENCE_FEATURES, answer_probability, evidence_features  # noqa: E402
 from xiaoshen.answer.rerank import RERANK_FEATURES, reorder, rerank_features, sentence_cosines  # noqa: E402
 from xiaoshen.answer.verify import _support  # noqa: E402
-from xiaoshen.evaluate import load_questions, matches_gold  # noqa: E402
+from xiaoshen.evaluate import EvalQuestion, load_questions, matches_gold  # noqa: E402
 from xiaoshen.index import ClauseIndex  # noqa: E402
-from xiaoshen.retrieve import search  # noqa: E402
-from xiaoshen.settings import load_settings  # noqa: E402
+from xiaoshen.query import Query  # noqa: E402
+from xiaoshen.retrieve import ClauseFilter, search  # noqa: E402
+from xiaoshen.settings import AnswerSettings, load_settings  # noqa: E402
+from xiaoshen.types import Hit  # noqa: E402
 
 DEV = ROOT / "data" / "dev_questions.jsonl"
 OBLIQA = ROOT.parent / "shared" / "corpora" / "qa" / "obliqa_dev_pru_ch4_subset.json"
@@ -48,6 +52,9 @@ CORPORA = ROOT.parent / "shared" / "corpora"
 HOLDOUT = ROOT / "data" / "holdout_questions.jsonl"
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 FOLDS = 10
+# Chosen by the sets' own criterion: the least regularisation of 0.01, 0.05 and 0.2 whose fit on dev +
+# ObliQA together keeps dev's gold-first share where the dev-only fit had it (2026-12-02).
+RERANK_L2 = 0.01
 
 
 def fittable(path: Path) -> Path:
@@ -100,20 +107,63 @@ def _list(values: np.ndarray, digits: int = 3) -> str:
     return str([round(float(v), digits) for v in values])
 
 
-def calibrate(index: ClauseIndex) -> list[str]:
-    settings = index.settings
-    conf = settings.answer
+Prepared = tuple[EvalQuestion, Query, list[Hit], list[list[str]], list[list[float]], np.ndarray, np.ndarray]
+
+
+def prepare(index: ClauseIndex, path: Path, filters: ClauseFilter | None = None) -> list[Prepared]:
+    """Per question of a fittable set: its query, hits, their units and cosines, rerank rows and gold marks."""
+    settings, conf = index.settings, index.settings.answer
     keyword = index.keyword_index()
-    questions = load_questions(fittable(DEV))
-    prepared, support_pos, support_neg = [], [], []
-    for q in questions:
+    prepared = []
+    for q in load_questions(fittable(path)):
         query = index.query(q.question)
-        hits = search(query, index=index, settings=settings, k=max(conf.retrieve_k, conf.rerank_k))
+        hits = search(query, index=index, settings=settings, k=max(conf.retrieve_k, conf.rerank_k), filters=filters)
         head = hits[: conf.rerank_k]
         sentences, cosines = sentence_cosines(query, head, index)
         rows = np.asarray(rerank_features(query, head, sentences, cosines, keyword))
         gold = np.asarray([float(any(matches_gold(h.clause, g) for g in q.gold)) for h in head])
         prepared.append((q, query, hits, sentences, cosines, rows, gold))
+    return prepared
+
+
+def _groups(prepared: list[Prepared]) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(rows, gold) for q, _, _, _, _, rows, gold in prepared if q.answerable]
+
+
+def _top1(w: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
+    return [float(y[int(np.argmax(x @ w))]) for x, y in groups]
+
+
+def calibrate_rerank(sets: dict[str, list[Prepared]]) -> tuple[np.ndarray, list[str]]:
+    """The rerank weights fitted on every set together, and how they and each set's own fit carry across."""
+    groups = {name: _groups(prepared) for name, prepared in sets.items()}
+    together = [g for gs in groups.values() for g in gs]
+    weights = fit_listwise(together, l2=RERANK_L2)
+    cv: list[float] = []
+    for fold in range(FOLDS):
+        train = [g for i, g in enumerate(together) if i % FOLDS != fold]
+        cv += _top1(fit_listwise(train, l2=RERANK_L2), [g for i, g in enumerate(together) if i % FOLDS == fold])
+    lines = [f"## Rerank (second stage), fitted on {' + '.join(groups)}", "",
+             f"Answerable questions, first `rerank_k` hits each. Features: {', '.join(RERANK_FEATURES)}. "
+             f"{FOLDS}-fold cross-validation over all of them: {np.mean(cv):.3f} gold first.", "",
+             f"Fitted `rerank_weights` {_list(weights)}.", "",
+             "| set | questions | fused order | fitted on all (in-sample) | fitted on the other set(s) |",
+             "|---|---|---|---|---|"]
+    for name, gs in groups.items():
+        others = [g for other, o in groups.items() if other != name for g in o]
+        across = f"{np.mean(_top1(fit_listwise(others, l2=RERANK_L2), gs)):.3f}" if others else "—"
+        lines.append(f"| {name} | {len(gs)} | {np.mean([y[0] for _, y in gs]):.3f} | "
+                     f"{np.mean(_top1(weights, gs)):.3f} | {across} |")
+    return weights, [*lines, ""]
+
+
+def calibrate(index: ClauseIndex, prepared: list[Prepared], weights: np.ndarray) -> tuple[AnswerSettings, list[str]]:
+    """The evidence bar fitted on the dev questions as `weights` rerank them (the answer settings with both),
+    and the sentence-support check."""
+    conf = index.settings.answer
+    keyword = index.keyword_index()
+    support_pos, support_neg = [], []
+    for q, _, hits, _, _, _, _ in prepared:
         for g in q.gold:
             own = next((c for c in index.clauses({"doc_id": g.doc_id}) if matches_gold(c, g)), None)
             other = next((h.clause for h in hits if not any(matches_gold(h.clause, x) for x in q.gold)), None)
@@ -121,24 +171,7 @@ def calibrate(index: ClauseIndex) -> list[str]:
                 support_pos.append(_support(g.snippet, own.text, index, keyword, conf, allow_verbatim=False)[0])
             if other is not None and g.snippet:
                 support_neg.append(_support(g.snippet, other.text, index, keyword, conf, allow_verbatim=False)[0])
-
-    # 1. Rerank, on the answerable questions.
-    answerable = [(rows, gold) for q, _, _, _, _, rows, gold in prepared if q.answerable]
-    weights = fit_listwise(answerable)
-
-    def top1(w: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
-        return [float(y[int(np.argmax(x @ w))]) for x, y in groups]
-
-    cv: list[float] = []
-    for fold in range(FOLDS):
-        train = [g for i, g in enumerate(answerable) if i % FOLDS != fold]
-        cv += top1(fit_listwise(train), [g for i, g in enumerate(answerable) if i % FOLDS == fold])
-    fused = float(np.mean([y[0] for _, y in answerable]))
-    lines = ["## Rerank (second stage) on the dev questions", "",
-             f"{len(answerable)} answerable questions, first {conf.rerank_k} hits each. Features: "
-             f"{', '.join(RERANK_FEATURES)}. Gold clause first: fused retrieval {fused:.3f}; reranked "
-             f"{np.mean(top1(weights, answerable)):.3f} in-sample, {np.mean(cv):.3f} by {FOLDS}-fold "
-             "cross-validation.", "", f"Fitted `rerank_weights` {_list(weights)}.", ""]
+    lines: list[str] = []
 
     # 2. Evidence bar, on the hits as the fitted rerank orders them.
     features, labels = [], []
@@ -170,31 +203,25 @@ def calibrate(index: ClauseIndex) -> list[str]:
               f"Gold snippets against their own clause: {(pos >= 1).mean():.3f} pass ({len(pos)} pairs); "
               f"against the best-ranked non-gold clause: {(neg >= 1).mean():.3f} pass ({len(neg)} pairs) "
               f"(thresholds: lexical {conf.support_lexical}, semantic {conf.support_semantic}).", ""]
-    return lines
+    fitted = conf.model_copy(update={
+        "rerank_weights": [float(v) for v in weights], "evidence_weights": [float(v) for v in w],
+        "evidence_bias": float(b), "evidence_mean": [float(v) for v in mean], "evidence_std": [float(v) for v in std]})
+    return fitted, lines
 
 
-def confidence_rows(index: ClauseIndex, path: Path) -> tuple[np.ndarray, np.ndarray, list]:
-    """Per question of a fittable set: confidence features (evidence logit, rerank margin), whether the top
-    reranked clause is gold, and the rerank groups (features, gold) for cross-set rerank scores."""
-    settings, conf = index.settings, index.settings.answer
+def confidence_rows(index: ClauseIndex, prepared: list[Prepared], weights: np.ndarray,
+                    evidence: AnswerSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Per question: confidence features (evidence logit, rerank margin) and whether the top reranked clause
+    is gold, with the hits ranked by `weights` and the evidence bar of `evidence`."""
     keyword = index.keyword_index()
-    x, y, groups = [], [], []
-    for q in load_questions(fittable(path)):
-        query = index.query(q.question)
-        hits = search(query, index=index, settings=settings, k=max(conf.retrieve_k, conf.rerank_k))
-        head = hits[: conf.rerank_k]
-        sentences, cosines = sentence_cosines(query, head, index)
-        rows = np.asarray(rerank_features(query, head, sentences, cosines, keyword))
-        gold = np.asarray([float(any(matches_gold(h.clause, g) for g in q.gold)) for h in head])
-        if q.answerable:
-            groups.append((rows, gold))
-        scores = list(rows @ np.asarray(conf.rerank_weights))
-        ranked = reorder(hits, sentences, cosines, scores)
-        p = min(max(answer_probability(evidence_features(query, ranked, keyword), conf), 1e-6), 1 - 1e-6)
+    x, y = [], []
+    for q, query, hits, sentences, cosines, rows, _ in prepared:
+        ranked = reorder(hits, sentences, cosines, list(rows @ weights))
+        p = min(max(answer_probability(evidence_features(query, ranked, keyword), evidence), 1e-6), 1 - 1e-6)
         margin = ranked.scores[0] - ranked.scores[1] if len(ranked.scores) > 1 else 0.0
         x.append([np.log(p / (1 - p)), margin])
         y.append(float(q.answerable and any(matches_gold(ranked.hits[0].clause, g) for g in q.gold)))
-    return np.asarray(x), np.asarray(y), groups
+    return np.asarray(x), np.asarray(y)
 
 
 def fit_plain_logistic(x: np.ndarray, y: np.ndarray, steps: int = 4000, l2: float = 0.001) -> tuple[np.ndarray, float]:
@@ -217,31 +244,22 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 5) -> f
     return total
 
 
-def calibrate_confidence(samples: ClauseIndex, corpora: ClauseIndex) -> list[str]:
-    """Fit the confidence model on dev + ObliQA and validate it (and the rerank weights) across the sets."""
-    sets = {"dev": confidence_rows(samples, DEV), "ObliQA": confidence_rows(corpora, OBLIQA)}
+def calibrate_confidence(sets: dict[str, tuple[ClauseIndex, list[Prepared]]], fitted: AnswerSettings) -> list[str]:
+    """Fit the confidence model on dev + ObliQA and validate it across the sets."""
+    weights = np.asarray(fitted.rerank_weights)
+    rows = {name: confidence_rows(index, prepared, weights, fitted) for name, (index, prepared) in sets.items()}
     lines = ["## Answer confidence, fitted on dev + ObliQA, validated across sets", "",
              "Target: the clause the answer opens with (top reranked) is gold; unanswerable questions count as "
              "wrong. Features: the evidence bar's logit, the top clause's rerank margin over the second.", "",
              "| fitted on | scored on | Brier | ECE (5 bins) | mean confidence | share right |", "|---|---|---|---|---|---|"]
     for train, test in (("dev", "ObliQA"), ("ObliQA", "dev")):
-        w, b = fit_plain_logistic(sets[train][0], sets[train][1])
-        x, y = sets[test][0], sets[test][1]
+        w, b = fit_plain_logistic(*rows[train])
+        x, y = rows[test]
         p = 1 / (1 + np.exp(-(x @ w + b)))
         lines.append(f"| {train} | {test} | {np.mean((p - y) ** 2):.3f} | {expected_calibration_error(p, y):.3f} "
                      f"| {p.mean():.2f} | {y.mean():.2f} |")
-    x = np.vstack([sets["dev"][0], sets["ObliQA"][0]])
-    y = np.concatenate([sets["dev"][1], sets["ObliQA"][1]])
-    w, b = fit_plain_logistic(x, y)
-    lines += ["", f"Fitted on both: `confidence_weights` {_list(w)}, `confidence_bias` {b:.3f}.", "",
-              "Rerank weights across sets (gold first, among answerable questions with a gold clause in the "
-              "first `rerank_k` hits):", "",
-              "| fitted on | scored on | top-1 |", "|---|---|---|"]
-    for train, test in (("dev", "ObliQA"), ("ObliQA", "dev")):
-        weights = fit_listwise(sets[train][2])
-        lines.append(f"| {train} | {test} | "
-                     f"{np.mean([y[int(np.argmax(x @ weights))] for x, y in sets[test][2] if y.sum()]):.3f} |")
-    return lines
+    w, b = fit_plain_logistic(np.vstack([x for x, _ in rows.values()]), np.concatenate([y for _, y in rows.values()]))
+    return [*lines, "", f"Fitted on both: `confidence_weights` {_list(w)}, `confidence_bias` {b:.3f}.", ""]
 
 
 def main() -> int:
@@ -251,16 +269,21 @@ def main() -> int:
         else:
             samples = ClauseIndex(load_settings(index_dir=Path(tmp) / "samples", cache_dir=Path(tmp) / "cache"))
             ingest([ROOT / "data" / "sample_policies"], index=samples)
-        lines = calibrate(samples)
         if len(sys.argv) > 2:
-            corpora = ClauseIndex(load_settings(index_dir=Path(sys.argv[2])))
+            corpora: ClauseIndex | None = ClauseIndex(load_settings(index_dir=Path(sys.argv[2])))
         elif CORPORA.is_dir():
             corpora = ClauseIndex(load_settings(index_dir=Path(tmp) / "corpora", cache_dir=Path(tmp) / "cache2"))
             ingest([CORPORA / "en", CORPORA / "zh"], index=corpora)
         else:
             corpora = None
+        sets = {"dev": (samples, prepare(samples, DEV))}
+        if corpora is not None:  # as `xiaoshen eval` asks ObliQA: within its one regulation
+            sets["ObliQA"] = (corpora, prepare(corpora, OBLIQA, ClauseFilter(doc_ids=[PRU])))
+        weights, lines = calibrate_rerank({name: prepared for name, (_, prepared) in sets.items()})
+        fitted, more = calibrate(samples, sets["dev"][1], weights)
+        lines += more
         if corpora is not None:
-            lines += calibrate_confidence(samples, corpora)
+            lines += calibrate_confidence(sets, fitted)
         print("\n".join(lines))
     return 0
 

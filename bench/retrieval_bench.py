@@ -245,7 +245,8 @@ def measure(work: Path, embedding: PackagedEmbedding, quick: bool = False,
         *table(["questions", "retriever", "n", "R@1", "R@5", "R@10", "MRR", "chars in top 5", "hybrid R@5 vs"], rows),
         "**Reranking.** *answer-stage rerank* (when present) is the answer engine's own second stage, "
         "`xiaoshen.answer.rerank` (question-word coverage of the clause and its headings, best-sentence cosine, "
-        "the fused rank; weights fitted on the dev questions, so its dev row is in-sample), applied to the "
+        "the fused and each retriever's rank; weights fitted on the dev questions and ObliQA together, so "
+        "those rows are in-sample), applied to the "
         "hybrid top 10 as `ask` does. No cross-encoder reranker can be had here: none ships its weights inside a PyPI "
         "package (the one packaged 'reranker' found, `small-hybrid-reranker`, fetches its static embedding "
         "model from a model hub at load time), and LlamaIndex's `SentenceTransformerRerank` asks the hub for "

@@ -228,6 +228,14 @@ def test_rerank_weights_decide_the_order(sample_index: ClauseIndex) -> None:
     ranked = rerank(question, hits, sample_index, conf)
     best = [max(c) for c in ranked.cosines]
     assert best == sorted(best, reverse=True)
+    # Each retriever's own rank: BM25's alone puts its order first, and what BM25 never found after it.
+    conf.rerank_weights = only("log_sparse_rank", -1.0)
+    by_bm25 = [h.sparse_rank for h in rerank(question, hits, sample_index, conf).hits]
+    found = [r for r in by_bm25 if r is not None]
+    assert found == sorted(found) and by_bm25[:len(found)] == found, by_bm25
+    conf.rerank_weights = only("dense_similarity", 1.0)  # the whole clause's embedding cosine alone
+    cosines = [h.dense_similarity for h in rerank(question, hits, sample_index, conf).hits]
+    assert cosines == sorted(cosines, reverse=True)
 
 
 def test_what_is_asked_for_is_found_in_the_question() -> None:
