@@ -55,6 +55,11 @@ def test_obliqa_format_is_accepted(tmp_path: Path) -> None:
     clause = Clause(clause_id="x", doc_id="adgm", title="t", version="1", source="s", section="4.4.2.(1)", text="...")
     assert matches_gold(clause, q.gold[0])
 
+    # ObliQA closes a Guidance paragraph's id with a dot; the clause is the same paragraph, not its neighbour.
+    guidance = clause.model_copy(update={"section": "4.13.3.Guidance.1"})
+    assert matches_gold(guidance, GoldEvidence(section="4.13.3.Guidance.1.", snippet="x" * 500))
+    assert not matches_gold(guidance, GoldEvidence(section="4.13.3.Guidance.11.", snippet="x" * 500))
+
 
 def test_cli_eval_json(sample_index: ClauseIndex, tmp_path: Path) -> None:
     small = tmp_path / "q.jsonl"

@@ -126,8 +126,11 @@ def matches_gold(clause: Clause, gold: GoldEvidence) -> bool:
         return False
     if gold.version and clause.version != gold.version:
         return False
-    if gold.section and (clause.section == gold.section
-                         or clause.section.startswith((gold.section + "(", gold.section + ".(", gold.section + "（"))):
+    # ObliQA writes a Guidance paragraph's id with a closing dot ("4.13.3.Guidance.1."), the clause
+    # parser without: the same paragraph.
+    section = (gold.section or "").rstrip(".")
+    if section and (clause.section == section
+                    or clause.section.startswith((section + "(", section + ".(", section + "（"))):
         return True
     snippet = _normalise(gold.snippet)
     return bool(snippet) and len(snippet) < 400 and snippet in _normalise(clause.text)
