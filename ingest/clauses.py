@@ -1,6 +1,6 @@
 """PolicyDocument → clauses: recognise the numbering a reader cites, keep headings and pages.
 
-Handles dotted numbers (4.2.1, 4.4.2.(1), 4.1.1.Guidance.1), `Section 4`, `§ 1026.43(c)(2)`,
+Handles dotted numbers (4.2.1, 4.4.2.(1), 4.1.1.Guidance.1, APP4.A4.1.Guidance.14), `Section 4`, `§ 1026.43(c)(2)`,
 `Article 395`, PRC-style 第十二条 under 第三章/第一节 headings, and sub-items such as (a), (1), (iv),
 （一）, 一、. A clause is one numbered provision with its sub-items; a clause longer than the limit is
 cut at its top-level sub-items (section ids like `§ 1026.43(c)`, `第十二条（一）`) and, failing that,
@@ -28,8 +28,11 @@ _CLAUSE_PATTERNS = [
     re.compile(rf"^{_BOLD}(?P<id>(?:Article|ARTICLE|Art\.)\s+\d+[a-z]?){_BOLD}\b"),
     re.compile(rf"^{_BOLD}(?P<id>(?:Section|SECTION|Sec\.)\s+\d+(?:\.\d+)*[A-Za-z]?){_BOLD}\b"),
     re.compile(rf"^{_BOLD}(?P<id>第[{_CN_NUM}\d]+条(?:之[{_CN_NUM}]+)?){_BOLD}"),
+    # Dotted numbers, also an appendix's (ADGM's APP4.A4.1.Guidance.14: without it the appendix's 60
+    # guidance paragraphs ran together as chunks of APP4.A4.1, none citable by its own number).
     re.compile(
-        rf"^{_BOLD}(?P<id>\d{{1,3}}(?:\.(?:\d{{1,3}}|[A-Z][A-Za-z]+))+\.?(?:\(\w{{1,4}}\))*)\.?{_BOLD}(?=\s|$)"
+        rf"^{_BOLD}(?P<id>(?:\d{{1,3}}|APP\d{{1,2}})(?:\.(?:\d{{1,3}}|[A-Z]\d{{1,2}}|[A-Z][A-Za-z]+))+\.?"
+        rf"(?:\(\w{{1,4}}\))*)\.?{_BOLD}(?=\s|$)"
     ),
 ]
 # Headings that are not Markdown headings: 第三章 / 第一节 / 第二编, Chapter/Part lines.

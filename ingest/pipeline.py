@@ -21,7 +21,7 @@ from pathlib import Path
 from ingest.clauses import split_clauses
 from ingest.limits import check_clauses, within_budget
 from ingest.ocr import OcrOptions
-from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, content_digest, read_document
+from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, ingest_digest, read_document
 from xiaoshen.errors import DocumentError, XiaoshenError
 from xiaoshen.index import ClauseIndex, StoreState, version_statuses
 from xiaoshen.injection import mark_suspicious
@@ -154,7 +154,7 @@ def _ingest_file(path: Path, index: ClauseIndex, state: StoreState,
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise DocumentError(source, f"unsupported file type '{path.suffix or '(none)'}'",
                                 "supported: " + ", ".join(sorted(SUPPORTED_SUFFIXES)))
-        digest = content_digest(path)
+        digest = ingest_digest(path)
         if state.current.get(source) == digest:
             return FileOutcome(source, "unchanged")
         document, clauses = read_and_split(path, index.settings.ingest, ocr)

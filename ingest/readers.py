@@ -59,6 +59,17 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
+# Raise when reading or clause splitting changes what an already ingested file becomes, so that indexes
+# built before re-read every file once instead of keeping the old clauses for as long as the bytes stay
+# the same. 2: ADGM's appendix paragraphs (APP4.A4.1.Guidance.14) are clauses of their own.
+INGEST_RULES = "2"
+
+
+def ingest_digest(path: Path) -> str:
+    """What a file's clauses are made from: its bytes and sidecar (`content_digest`) and the ingest rules."""
+    return hashlib.sha256(f"{content_digest(path)}\0ingest rules {INGEST_RULES}".encode()).hexdigest()
+
+
 def content_digest(path: Path) -> str:
     """SHA-256 of the file and its sidecar: editing either (say, the access labels) re-ingests the file."""
     digest = hashlib.sha256(path.read_bytes())
@@ -567,7 +578,7 @@ def _build_document(path: Path, kind: str, data: bytes, text: str, page_starts: 
         access=[str(a) for a in access],  # type: ignore[union-attr]
         source=str(path),
         format=kind,
-        content_hash=content_digest(path),
+        content_hash=ingest_digest(path),
         text=text,
         page_starts=page_starts,
         normalised=normalised.steps,

@@ -32,6 +32,9 @@ def sections(text: str, **kwargs: object) -> list[str]:
          ["Article 395", "Article 396"]),
         ("**4.4.2.(1)** An Authorised Person must have a credit policy.\n\n**4.4.3** It must be reviewed.",
          ["4.4.2.(1)", "4.4.3"]),
+        ("**APP4.A4.1.Guidance.13.** Risk assessment. Exposures are graded.\n\n"
+         "**APP4.A4.1.Guidance.14.** Risk assessment: Derivative Counterparties. A policy is needed.",
+         ["APP4.A4.1.Guidance.13", "APP4.A4.1.Guidance.14"]),
     ],
 )
 def test_english_numbering_schemes_become_section_ids(text: str, expected: list[str]) -> None:

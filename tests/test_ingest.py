@@ -67,6 +67,20 @@ def test_unchanged_files_cost_no_embedding_work(tmp_path: Path, index: CountingI
     assert index.embedded == 2, "re-ingesting an unchanged file must not embed anything"
 
 
+def test_new_ingest_rules_read_unchanged_files_again_once(tmp_path: Path, index: CountingIndex,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingest import readers
+
+    path = write(tmp_path / "p", "overdraft.md")
+    ingest([path], index=index)
+    before = texts(index)
+    # An upgrade whose splitter cuts clauses differently: the index must not keep the old clauses.
+    monkeypatch.setattr(readers, "INGEST_RULES", "next")
+    report = ingest([path], index=index)
+    assert report.count("updated") == 1 and texts(index) == before
+    assert ingest([path], index=index).count("unchanged") == 1
+
+
 def test_a_changed_file_replaces_all_of_its_clauses(tmp_path: Path, index: CountingIndex) -> None:
     path = write(tmp_path / "p", "overdraft.md")
     ingest([path], index=index)

@@ -26,7 +26,8 @@ class PolicyDocument(BaseModel):
     access: list[str] = Field(default_factory=list, description="Roles allowed to read it; empty = everyone.")
     source: str = Field(description="Path of the file it was read from.")
     format: str = Field(description="Reader used: pdf, docx, md, html or txt.")
-    content_hash: str = Field(description="SHA-256 of the file's bytes; drives incremental ingest.")
+    content_hash: str = Field(description="SHA-256 of the file's bytes, its sidecar and the ingest "
+                              "rules' version; drives incremental ingest.")
     text: str = Field(description="Full text; pages joined by newlines.")
     page_starts: list[int] = Field(
         default_factory=list, description="Character offset where each page starts; empty if unpaged."
