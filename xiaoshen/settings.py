@@ -119,9 +119,10 @@ class AnswerSettings(_Group):
                                  "(IDF-weighted) a completing sentence must add.")
     complete_ratio: float = Field(default=0.6, ge=0, le=1, description="Least score, as a share of the best "
                                   "sentence's, of a completing sentence.")
-    # In rerank-score units: 1.0 under the dev-only weights, scaled by how much wider the scores within a
-    # question spread under the weights fitted on dev + ObliQA (1.13-1.24 times), not tuned on any answers.
-    complete_margin: float = Field(default=1.2, ge=0, description="A clause whose rerank score is within this "
+    # Rerank scores spread by 1 within a question (bench/calibrate.py scales the fitted weights so), so
+    # this margin means the same after a refit: 0.45 is the 1.0 chosen on dev under the first weights,
+    # whose scores spread by 2.2 there.
+    complete_margin: float = Field(default=0.45, ge=0, description="A clause whose rerank score is within this "
                                    "of the first's may complete the answer.")
     # Sentence support, calibrated on gold snippets vs. their own and other clauses (bench/calibrate.py).
     support_lexical: float = Field(default=0.85, ge=0, le=1)
@@ -129,19 +130,19 @@ class AnswerSettings(_Group):
     # Second-stage rerank of the first rerank_k hits (xiaoshen/answer/rerank.py), fitted listwise on the
     # dev questions and ObliQA together by bench/calibrate.py. Weights on RERANK_FEATURES.
     rerank_k: int = Field(default=20, ge=1, description="Hits re-ordered before the answer cites the top ones.")
-    rerank_weights: list[float] = Field(default=[6.339, 4.495, 8.692, -0.002, 0.841, 3.285, 1.083, 2.111,
-                                                 -0.585, 0.033, 10.401, 1.38, -0.437], min_length=13, max_length=13)
+    rerank_weights: list[float] = Field(default=[2.715, 1.526, 3.644, -0.045, -0.117, 1.436, 0.402, 0.954,
+                                                 -0.187, -0.028, 4.311, 1.166, -0.198], min_length=13, max_length=13)
     # Evidence bar: logistic model over the features of xiaoshen/answer/evidence.py, fitted on the dev
     # questions by bench/calibrate.py (which also reports leave-one-out figures).
-    evidence_weights: list[float] = Field(default=[-0.79, -1.26, 2.22, 0.4, 1.74, 0.27, -1.3, 1.2], min_length=8, max_length=8)
-    evidence_bias: float = 1.63
-    evidence_mean: list[float] = Field(default=[0.483, 0.65, 0.556, 0.174, 0.491, 0.51, 0.057, 0.875], min_length=8, max_length=8)
-    evidence_std: list[float] = Field(default=[0.104, 0.252, 0.248, 0.239, 0.1, 0.24, 0.233, 0.299], min_length=8, max_length=8)
+    evidence_weights: list[float] = Field(default=[-0.73, -1.8, 2.36, 0.21, 1.61, 0.64, -1.28, 1.39], min_length=8, max_length=8)
+    evidence_bias: float = 1.82
+    evidence_mean: list[float] = Field(default=[0.483, 0.649, 0.557, 0.174, 0.492, 0.509, 0.057, 0.882], min_length=8, max_length=8)
+    evidence_std: list[float] = Field(default=[0.104, 0.25, 0.248, 0.239, 0.1, 0.241, 0.233, 0.295], min_length=8, max_length=8)
     evidence_threshold: float = Field(default=0.2, ge=0, le=1, description="Abstain below this probability.")
     # Answer confidence (xiaoshen/answer/evidence.py answer_confidence): logistic over the evidence bar's
     # logit and the top clause's rerank margin, fitted on dev + ObliQA by bench/calibrate.py.
-    confidence_weights: list[float] = Field(default=[0.197, 0.675], min_length=2, max_length=2)
-    confidence_bias: float = -1.313
+    confidence_weights: list[float] = Field(default=[0.266, 2.571], min_length=2, max_length=2)
+    confidence_bias: float = -1.612
 
 
 class LLMSettings(_Group):
