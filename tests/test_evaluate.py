@@ -46,6 +46,15 @@ def test_evaluate_reports_every_metric(sample_index: ClauseIndex) -> None:
     assert report.latency_p95_ms >= report.latency_p50_ms > 0
 
 
+def test_a_question_whose_kind_is_off_topic_is_not_answerable(tmp_path: Path) -> None:
+    path = tmp_path / "probe.jsonl"
+    path.write_text('{"id": "p1", "question": "Racehorses as collateral?", "kind": "off_topic"}\n'
+                    '{"id": "p2", "question": "Who approves?", "kind": "answerable"}\n', encoding="utf-8")
+    off, on = load_questions(path)
+    assert (off.answerable, off.category) == (False, "off_topic")
+    assert (on.answerable, on.category) == (True, "answerable")
+
+
 def test_obliqa_format_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "obliqa.json"
     path.write_text(json.dumps([{"QuestionID": "q1", "Question": "What?", "Passages": [

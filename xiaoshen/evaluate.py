@@ -17,7 +17,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from xiaoshen.answer import answer
 from xiaoshen.errors import XiaoshenError
@@ -42,6 +42,13 @@ class EvalQuestion(BaseModel):
     lang: str | None = None
     kind: Literal["answerable", "unanswerable", "off_topic"] | None = None
     needs: Literal["all", "any"] = "any"
+
+    @model_validator(mode="after")
+    def _kind_decides(self) -> EvalQuestion:
+        # A set that names only the kind ("kind": "off_topic") means what it says: not answerable.
+        if self.kind in {"unanswerable", "off_topic"}:
+            self.answerable = False
+        return self
 
     @property
     def category(self) -> str:
