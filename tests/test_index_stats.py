@@ -277,6 +277,19 @@ def test_a_reader_maps_the_postings_from_disk_and_ranks_as_the_writer_does(
     assert rebuilt.search("overdraft limit", 10, lambda m: True) == built.search("overdraft limit", 10, lambda m: True)
 
 
+def test_a_failed_cache_write_leaves_the_old_file_and_no_temporary_one(tmp_path: Path) -> None:
+    cache = tmp_path / "xiaoshen-build.pkl"
+    cache.write_bytes(b"old")
+
+    def fails(fh) -> None:  # type: ignore[no-untyped-def]
+        fh.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        index_module._replace_file(cache, fails)
+    assert cache.read_bytes() == b"old" and list(tmp_path.iterdir()) == [cache]
+
+
 def test_a_stale_cache_is_not_trusted_when_the_commits_differ(tmp_path: Path, embedding) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "p"
     write_policy(folder, "overdraft.md")

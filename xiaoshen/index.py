@@ -227,11 +227,18 @@ class DocumentTally:
 
 def _replace_file(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write `path` through a temporary file beside it, renamed into place, so a reader finds the old file
-    or the whole new one."""
+    or the whole new one; the temporary file is removed on any failure.
+
+    Not model_files.write_whole: its mkstemp file is private to the writer (0600), and the keyword cache
+    is read by every user of a shared index, so it keeps the folder's default permissions."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
-        write(fh)
-    tmp.replace(path)
+    try:
+        with tmp.open("wb") as fh:
+            write(fh)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def cosines_to(vector: np.ndarray, matrix: np.ndarray) -> np.ndarray:
