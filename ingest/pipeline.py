@@ -25,6 +25,7 @@ from ingest.readers import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, ingest_digest, re
 from xiaoshen.errors import DocumentError, XiaoshenError
 from xiaoshen.index import ClauseIndex, StoreState, version_statuses
 from xiaoshen.injection import mark_suspicious
+from xiaoshen.retrieve import ClauseFilter
 from xiaoshen.settings import IngestSettings
 from xiaoshen.types import Clause, PolicyDocument
 
@@ -207,7 +208,7 @@ def refresh_statuses(index: ClauseIndex, today: date | None = None, doc_ids: Ite
         wanted = sorted(set(doc_ids))
         if not wanted:
             return
-        where = {"doc_id": wanted[0]} if len(wanted) == 1 else {"doc_id": {"$in": wanted}}
+        where = ClauseFilter(doc_ids=wanted).to_chroma_where()
     records = index.records(where, include_text=False)
     changes = version_statuses(((rid, meta) for rid, _, meta in records), today or date.today())
     for status in ("current", "superseded"):

@@ -217,7 +217,7 @@ def test_a_version_coming_into_force_becomes_current_at_the_next_ingest_which_re
     assert statuses() == {("TST-001", "1.0"): "superseded", ("TST-001", "2.0"): "current",
                           ("TST-002", "1.0"): "current"}
     # The statuses were found due while verify read the store; the refresh read only that document.
-    assert reads == [{"doc_id": "TST-001"}]
+    assert reads == [{"doc_id": {"$eq": "TST-001"}}]
 
 
 def test_sample_policies_all_ingest_with_versions_and_statuses(sample_index: ClauseIndex) -> None:
