@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import xiaoshen  # noqa: E402,F401
-from bench.common import PRU  # noqa: E402  (the one regulation ObliQA's questions are about)
+from bench.common import CORPORA, DEV_FILE, HOLDOUT_FILE, OBLIQA, PRU  # noqa: E402
 from ingest.pipeline import ingest  # noqa: E402
 from xiaoshen.answer.evidence import EVIDENCE_FEATURES, answer_probability, evidence_features  # noqa: E402
 from xiaoshen.answer.rerank import RERANK_FEATURES, reorder, rerank_features, sentence_cosines  # noqa: E402
@@ -46,10 +46,6 @@ from xiaoshen.retrieve import ClauseFilter, search  # noqa: E402
 from xiaoshen.settings import AnswerSettings, load_settings  # noqa: E402
 from xiaoshen.types import Hit  # noqa: E402
 
-DEV = ROOT / "data" / "dev_questions.jsonl"
-OBLIQA = ROOT.parent / "shared" / "corpora" / "qa" / "obliqa_dev_pru_ch4_subset.json"
-CORPORA = ROOT.parent / "shared" / "corpora"
-HOLDOUT = ROOT / "data" / "holdout_questions.jsonl"
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 FOLDS = 10
 # The rerank's regularisation is chosen among these by cross-validation (calibrate_rerank).
@@ -58,8 +54,8 @@ RERANK_L2 = (0.01, 0.02, 0.05, 0.2)
 
 def fittable(path: Path) -> Path:
     """`path`, if it is a set the engine may be fitted on; the holdout never is."""
-    holdout_ids = {q.id for q in load_questions(HOLDOUT)}
-    if path.resolve() == HOLDOUT.resolve() or {q.id for q in load_questions(path)} & holdout_ids:
+    holdout_ids = {q.id for q in load_questions(HOLDOUT_FILE)}
+    if path.resolve() == HOLDOUT_FILE.resolve() or {q.id for q in load_questions(path)} & holdout_ids:
         raise SystemExit(f"refusing to fit on {path}: it is (or contains) the holdout set, which nothing is "
                          "fitted on (data/HOLDOUT.md)")
     return path
@@ -295,7 +291,7 @@ def main() -> int:
             ingest([CORPORA / "en", CORPORA / "zh"], index=corpora)
         else:
             corpora = None
-        sets = {"dev": (samples, prepare(samples, DEV))}
+        sets = {"dev": (samples, prepare(samples, DEV_FILE))}
         if corpora is not None:  # as `xiaoshen eval` asks ObliQA: within its one regulation
             sets["ObliQA"] = (corpora, prepare(corpora, OBLIQA, ClauseFilter(doc_ids=[PRU])))
         weights, lines = calibrate_rerank({name: prepared for name, (_, prepared) in sets.items()})
