@@ -40,10 +40,19 @@ _CN_HEADING = re.compile(rf"^{_BOLD}第[{_CN_NUM}\d]+(?P<kind>分编|编|章|节
 _EN_HEADING = re.compile(r"^(?:CHAPTER|Chapter|PART|Part|TITLE|Title|Subpart|SUBPART)\s+[\dIVXLCA-Z]+\b")
 _NUMBERED_TITLE = re.compile(r"^(\d{1,2})\s+([A-Z\u4e00-\u9fff][^.。;；:：]{2,80})$")
 _MD_HEADING = re.compile(r"^(#{1,6})\s*(.*?)\s*#*$")
-# Sub-items inside a clause, with the family each belongs to (families nest in order of appearance).
+# "*Paragraph 2(c)(1)(i).*" or "*14(a)(1) In general.*" on its own line: the sub-heading the CFPB's official
+# interpretations put over the comments on one paragraph (without it every comment there was cited by the
+# heading above it, so comment 1 on 2(c)(1)(i) and comment 1 on 2(c)(1)(ii) were both "2(c)(1)").
+_EMPHASISED_PARAGRAPH = re.compile(
+    r"^(\*{1,2}|_{1,2})(?:Paragraphs?\s+)?(?P<id>\d+[a-z]?(?:\(\w{1,5}\))+)(?:\.|\s+[^*_]{1,80})?\1$"
+)
+# A document of official interpretations numbers its comments per paragraph: "comment 9(b)(2)-1".
+_COMMENTARY_TITLE = re.compile(r"Official (?:Staff )?(?:Interpretations|Commentary)|Supplement I\b", re.IGNORECASE)
+# Sub-items inside a clause, with the family each belongs to (families nest in order of appearance). A
+# marker may stand alone on its line, its text below: the PRA Rulebook's paragraph numbers (" 6.").
 _ITEM = re.compile(
     rf"^(?:[-*+]\s+)?{_BOLD}(?P<id>\((?:[a-z]{{1,4}}|[A-Z]{{1,2}}|\d{{1,3}})\)|（[{_CN_NUM}\d]+）|\([{_CN_NUM}]+\)"
-    rf"|[{_CN_NUM}]+、|\d{{1,3}}[.、](?!\d)|[a-zA-Z]\.(?=\s)|[ivx]+\.(?=\s)){_BOLD}(?=\s|\S)"
+    rf"|[{_CN_NUM}]+、|\d{{1,3}}[.、](?!\d)|[a-zA-Z]\.(?=\s)|[ivx]+\.(?=\s)){_BOLD}"
 )
 _CJK_END = re.compile(r"[\u4e00-\u9fff，、；：（）]$")
 _CJK_START = re.compile(r"^[\u4e00-\u9fff，、；：（）]")
@@ -108,6 +117,7 @@ def _blocks(document: PolicyDocument, max_line_chars: int) -> list[_Block]:
     last_letter: str | None = None
     last_chapter = 0
     last_section = ""
+    last_level = 0
     for start, raw in bounded_lines(text, max_line_chars):
         end = start + len(raw)
         line = raw.strip()
@@ -115,6 +125,8 @@ def _blocks(document: PolicyDocument, max_line_chars: int) -> list[_Block]:
             previous_line = ""
             continue
         heading = _heading(line, paged_flow)
+        if heading is None and not paged_flow and (paragraph := _EMPHASISED_PARAGRAPH.match(line)):
+            heading = (min(last_level + 1, 6), line.strip("*_ "), paragraph.group("id"))
         if heading is not None and paged_flow and heading[2].isdigit():
             # "10 Loss …" may be a table row; a chapter number must follow the previous chapter's.
             if int(heading[2]) not in {last_chapter + 1, 1}:
@@ -128,6 +140,8 @@ def _blocks(document: PolicyDocument, max_line_chars: int) -> list[_Block]:
         )
         if heading is not None:
             level, title, section = heading
+            if not _EMPHASISED_PARAGRAPH.match(line):
+                last_level = level
             blocks.append(_Block("heading", start, end, section=section, level=level, title=title))
         elif (marker := _clause_marker(line)) and (fresh or _follows(last_section, marker)):
             body = _strip_marker(line, marker)
@@ -224,7 +238,8 @@ def _cn_heading_id(title: str) -> str | None:
 
 def _leading_id(title: str) -> str:
     """A heading's own number, e.g. '4' in '4 Loan-to-Value', '2(e)' in '2(e) Applicant.', 'APP4.A4.2'."""
-    match = re.match(r"^([\dA-Z][\w.]*(?:\(\w{1,4}\))*)[\s.:—-]", title + " ")
+    title = re.sub(r"^(?:Paragraphs?|Comments?)\s+", "", title)  # "Paragraph 4(a)." is 4(a)'s heading
+    match = re.match(r"^([\dA-Z][\w.]*(?:\(\w{1,5}\))*)[\s.:—-]", title + " ")
     if match and re.search(r"\d", match.group(1)):
         return match.group(1).rstrip(".")
     return ""
@@ -325,8 +340,9 @@ def _merge_fragments(units: list[_Unit], settings: IngestSettings) -> list[_Unit
 
 def _to_clauses(document: PolicyDocument, units: list[_Unit], settings: IngestSettings) -> list[Clause]:
     pieces: list[tuple[_Unit, str, str, int, int]] = []  # unit, section, text, start, end
+    commentary = bool(_COMMENTARY_TITLE.search(document.title))
     for unit in units:
-        for section, text, start, end in _split_unit(unit, settings):
+        for section, text, start, end in _split_unit(unit, settings, commentary=commentary):
             pieces.append((unit, section, text, start, end))
 
     clauses: list[Clause] = []
@@ -369,17 +385,21 @@ def _ocr_pages(document: PolicyDocument, start: int, end: int) -> dict[int, floa
     return {n: round(document.ocr_pages[n] or 0.0, 1) for n in range(first, last + 1) if n in document.ocr_pages}
 
 
-def _split_unit(unit: _Unit, settings: IngestSettings) -> list[tuple[str, str, int, int]]:
+def _split_unit(unit: _Unit, settings: IngestSettings, *, commentary: bool = False) -> list[tuple[str, str, int, int]]:
     """Keep a clause whole if it fits; otherwise cut at its top-level sub-items."""
     text = unit.text()
     if len(text) <= settings.max_clause_chars or not unit.items:
-        return [(unit.section, text, unit.start, unit.end)]
-    # Indentation, where the source has it (CFR text), tells nesting better than the marker family.
+        section = unit.section
+        if commentary and not unit.lead and len(unit.items) == 1 and unit.items[0].family == "digit-dot":
+            section = _item_section(unit.section, unit.items[0].section, commentary)
+        return [(section, text, unit.start, unit.end)]
+    # Indentation, where the source has it (CFR text), tells nesting better than the marker family; the
+    # first item's, not the least: the PRA Rulebook indents its paragraph numbers (" 1.") and not the
+    # points inside them ("- (a)").
     top = unit.items[0]
-    top_indent = min(i.indent for i in unit.items)
     groups: list[list[_Block]] = []
     for item in unit.items:
-        if (item.family == top.family and item.indent <= top_indent) or not groups:
+        if (item.family == top.family and item.indent <= top.indent) or not groups:
             groups.append([item])
         else:
             groups[-1].append(item)
@@ -389,7 +409,7 @@ def _split_unit(unit: _Unit, settings: IngestSettings) -> list[tuple[str, str, i
         parts.append((unit.section, lead, unit.start, unit.items[0].start))
     for group in groups:
         body = "\n".join(b.body for b in group)
-        section = f"{unit.section}{_item_label(group[0].section)}"
+        section = _item_section(unit.section, group[0].section, commentary)
         if len(body) > settings.max_clause_chars and len(group) > 1:
             sub = _Unit(section, unit.heading, group[0].start, group[-1].end, [group[0].body], group[1:])
             parts.extend(_split_unit(sub, settings))
@@ -399,6 +419,15 @@ def _split_unit(unit: _Unit, settings: IngestSettings) -> list[tuple[str, str, i
         else:
             parts.append((section, body, group[0].start, group[-1].end))
     return parts
+
+
+def _item_section(section: str, marker: str, commentary: bool) -> str:
+    """The section id of an item: 4.2(a), 第十条（二）, or in official interpretations "Comment 9(b)(2)-1"."""
+    if commentary and marker.rstrip(".").isdigit() and not section.startswith("Comment"):
+        # "Section 1002.9" is paragraph 9 of the regulation: its own comments are "Comment 9-2".
+        base = re.sub(r"^(?:Section|§)\s*\d+\.", "", section)
+        return f"Comment {base}-{marker.rstrip('.')}"
+    return f"{section}{_item_label(marker)}"
 
 
 def _item_label(marker: str) -> str:

@@ -61,8 +61,10 @@ def sidecar_path(path: Path) -> Path:
 
 # Raise when reading or clause splitting changes what an already ingested file becomes, so that indexes
 # built before re-read every file once instead of keeping the old clauses for as long as the bytes stay
-# the same. 2: ADGM's appendix paragraphs (APP4.A4.1.Guidance.14) are clauses of their own.
-INGEST_RULES = "2"
+# the same. 2: ADGM's appendix paragraphs (APP4.A4.1.Guidance.14) are clauses of their own. 3: paragraph
+# numbers alone on their line (PRA Rulebook "Article 390(6)") and official interpretations' comments
+# ("Comment 9(b)(2)-1").
+INGEST_RULES = "3"
 
 
 def ingest_digest(path: Path) -> str:

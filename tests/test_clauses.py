@@ -112,3 +112,32 @@ def test_clause_ids_are_stable_and_distinct() -> None:
     first, second = split_clauses(doc(text)), split_clauses(doc(text))
     assert [c.clause_id for c in first] == [c.clause_id for c in second]
     assert len({c.clause_id for c in first}) == 2
+
+
+def test_paragraph_numbers_alone_on_their_line_extend_the_article_and_keep_their_points() -> None:
+    # The PRA Rulebook's layout: " 6." on a line of its own, the paragraph below, its points unindented.
+    filler = "A firm must calculate the exposure value in the manner laid down in this Part. " * 9
+    text = (f"### Article 390 Calculation of Exposure Value\n\n 1.\n\n {filler}\n\n 3.\n\n For exposures in the "
+            f"trading book, a firm may:\n\n- (a) offset its long positions;\n\n- (b) offset its short positions.\n\n"
+            f" 6.\n\n The term exposures does not include:\n\n- (a) in the case of foreign exchange transactions, "
+            f"exposures incurred during the two business days following payment; {filler}\n\n- (b) other items.")
+    clauses = split_clauses(doc(text))
+    found = {c.section: c.text for c in clauses}
+    assert list(found) == ["Article 390(1)", "Article 390(3)", "Article 390(6)"]
+    assert "(a) offset its long positions" in found["Article 390(3)"]
+    assert "foreign exchange transactions" in found["Article 390(6)"]
+
+
+def test_official_interpretations_cite_each_comment_by_its_designation() -> None:
+    # Long enough that a paragraph's comments do not fit in one clause together.
+    comment = "The creditor must keep the notice and the reasons it gave for the decision. " * 12
+    text = (f"## Section 1002.9—Notifications\n  1. *Use of the term.* {comment}\n  2. *Withdrawn.* {comment}\n"
+            f"#### 9(b) Form of ECOA notice.\n  *Paragraph 9(b)(2).*\n    1. *Number of reasons.* {comment}\n"
+            f"    2. *Source of reasons.* {comment}\n    3. *Description.* {comment}\n"
+            f"  *9(b)(3) Reasons in general.*\n    1. *Only one.* {comment}\n")
+    document = doc(text).model_copy(update={"title": "Supplement I to Part 1002 — Official Interpretations"})
+    assert [c.section for c in split_clauses(document)] == [
+        "Comment 9-1", "Comment 9-2", "Comment 9(b)(2)-1", "Comment 9(b)(2)-2", "Comment 9(b)(2)-3",
+        "Comment 9(b)(3)-1"]
+    # The same numbering in an ordinary policy stays the paragraph's own items.
+    assert sections(text)[2:5] == ["9(b)(2)(1)", "9(b)(2)(2)", "9(b)(2)(3)"]

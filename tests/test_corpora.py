@@ -47,7 +47,7 @@ def test_every_regulation_ingests_with_numbered_sections(every_regulation: Claus
     assert len(docs) == len(list((CORPORA / "en").glob("*.md"))) + len(list((CORPORA / "zh").glob("*.md")))
     clauses = every_regulation.clauses()
     sections = {c.section for c in clauses}
-    assert {"第三十六条", "Article 395", "4.4.2.(1)"} <= sections
+    assert {"第三十六条", "Article 395(1)", "Comment 9(b)(2)-1", "4.4.2.(1)"} <= sections
     assert any(s.startswith("§ 1026.43(c)") for s in sections)
 
 
