@@ -16,7 +16,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import DEV_FILE, HOLDOUT_FILE, OBLIQA, PRU  # noqa: E402
+from bench.common import DEV_FILE, HOLDOUT_FILE, OBLIQA, PRU, recall  # noqa: E402
 from xiaoshen.evaluate import EvalQuestion, load_questions, matches_gold  # noqa: E402
 from xiaoshen.index import ClauseIndex, clause_units, cosines_to  # noqa: E402
 from xiaoshen.settings import load_settings  # noqa: E402
@@ -64,10 +64,8 @@ def main() -> None:
     print("| set | " + " | ".join(SCORES) + " |")
     print("|---" * (len(SCORES) + 1) + "|")
     for name, rows in sets:
-        cells = []
-        for i in range(len(SCORES)):
-            found = [r[1][i] for r in rows]
-            cells.append(" / ".join(f"{sum(1 for x in found if x and x <= k) / len(rows):.2f}" for k in (1, 5, 20)))
+        cells = [" / ".join(f"{recall([r[1][i] for r in rows], k):.2f}" for k in (1, 5, 20))
+                 for i in range(len(SCORES))]
         print(f"| {name} ({len(rows)}) | " + " | ".join(cells) + " |")
 
 

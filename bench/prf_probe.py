@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import DEV_FILE, HOLDOUT_FILE, OBLIQA, PRU  # noqa: E402
+from bench.common import DEV_FILE, HOLDOUT_FILE, OBLIQA, PRU, recall  # noqa: E402
 from xiaoshen.evaluate import EvalQuestion, load_questions, matches_gold  # noqa: E402
 from xiaoshen.index import ClauseIndex  # noqa: E402
 from xiaoshen.settings import load_settings  # noqa: E402
@@ -66,8 +66,8 @@ def main() -> None:
             for lang in ("en", "zh"):
                 mine = [r for r in rows if r[0] == lang]
                 if mine:
-                    cells = [" / ".join(f"{sum(1 for r in mine if r[i] and r[i] <= k) / len(mine):.2f}"
-                                        for k in (1, 5, 20)) for i in (1, 2)]
+                    cells = [" / ".join(f"{recall([r[i] for r in mine], k):.2f}" for k in (1, 5, 20))
+                             for i in (1, 2)]
                     print(f"| {' / '.join(map(str, variant))} | {name} {lang.upper()} ({len(mine)}) | "
                           f"{cells[0]} | {cells[1]} |")
 

@@ -125,8 +125,11 @@ def _blocks(document: PolicyDocument, max_line_chars: int) -> list[_Block]:
             previous_line = ""
             continue
         heading = _heading(line, paged_flow)
-        if heading is None and not paged_flow and (paragraph := _EMPHASISED_PARAGRAPH.match(line)):
-            heading = (min(last_level + 1, 6), line.strip("*_ "), paragraph.group("id"))
+        if not paged_flow:
+            if heading is not None:
+                last_level = heading[0]
+            elif paragraph := _EMPHASISED_PARAGRAPH.match(line):
+                heading = (min(last_level + 1, 6), line.strip("*_ "), paragraph.group("id"))
         if heading is not None and paged_flow and heading[2].isdigit():
             # "10 Loss …" may be a table row; a chapter number must follow the previous chapter's.
             if int(heading[2]) not in {last_chapter + 1, 1}:
@@ -140,8 +143,6 @@ def _blocks(document: PolicyDocument, max_line_chars: int) -> list[_Block]:
         )
         if heading is not None:
             level, title, section = heading
-            if not _EMPHASISED_PARAGRAPH.match(line):
-                last_level = level
             blocks.append(_Block("heading", start, end, section=section, level=level, title=title))
         elif (marker := _clause_marker(line)) and (fresh or _follows(last_section, marker)):
             body = _strip_marker(line, marker)
@@ -423,7 +424,7 @@ def _split_unit(unit: _Unit, settings: IngestSettings, *, commentary: bool = Fal
 
 def _item_section(section: str, marker: str, commentary: bool) -> str:
     """The section id of an item: 4.2(a), 第十条（二）, or in official interpretations "Comment 9(b)(2)-1"."""
-    if commentary and marker.rstrip(".").isdigit() and not section.startswith("Comment"):
+    if commentary and marker.rstrip(".").isdigit():
         # "Section 1002.9" is paragraph 9 of the regulation: its own comments are "Comment 9-2".
         base = re.sub(r"^(?:Section|§)\s*\d+\.", "", section)
         return f"Comment {base}-{marker.rstrip('.')}"
